@@ -1,0 +1,12 @@
+"""unstall: make Go dependency installs and Go driver calls stop stalling."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("unstall")
+except PackageNotFoundError:  # running from a source tree without installation
+    __version__ = "0.0.0+source"
+
+__all__ = ["__version__"]

@@ -1,0 +1,5 @@
+"""``python -m unstall``."""
+
+from unstall.cli.main import main
+
+main()

@@ -1,0 +1,104 @@
+"""What every command shares: the stderr console, settings, the error boundary, history."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable, Mapping
+from typing import Any, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+
+from unstall.config import Settings, load_settings
+from unstall.errors import UnstallError
+from unstall.events import EventBus, RunFinished, RunStarted, new_run_id
+from unstall.observe.history import History
+from unstall.redact import redact
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def settings_from(overrides: Mapping[str, Any]) -> Settings:
+    """Settings with command-line ``overrides`` (None values are left out)."""
+    return load_settings(overrides={k: v for k, v in overrides.items() if v is not None})
+
+
+def report_error(error: UnstallError) -> None:
+    """Print an error as cause and fix, never as a traceback."""
+    err_console.print(f"[bold red]unstall: {redact(error.message)}[/]", markup=True)
+    err_console.print(f"  cause: {error.cause} ({error.layer} layer)", markup=False)
+    err_console.print(f"  fix:   {error.fix}", markup=False)
+
+
+def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn UnstallError into a printed cause/fix and its exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except UnstallError as error:
+            report_error(error)
+            if os.environ.get("UNSTALL_DEBUG"):
+                raise
+            raise typer.Exit(error.exit_code) from None
+
+    return wrapper
+
+
+class RunRecorder:
+    """Opens the history for one run and publishes its start and end on the bus."""
+
+    def __init__(self, settings: Settings, bus: EventBus, command: str, args: list[str]) -> None:
+        self.run_id = new_run_id()
+        self._bus = bus
+        self._history: History | None = None
+        try:
+            self._history = History(settings.history_path, self.run_id)
+            bus.subscribe(self._history)
+        except Exception as exc:  # history must never stop the work it records
+            err_console.print(f"unstall: history disabled: {exc}", markup=False)
+        bus.publish(RunStarted(self.run_id, command, tuple(args)))
+
+    def finish(self, exit_code: int) -> None:
+        """Record the end of the run and flush the history."""
+        self._bus.publish(RunFinished(self.run_id, exit_code))
+        if self._history is not None:
+            try:
+                self._history.close()
+            except Exception as exc:
+                err_console.print(f"unstall: could not write history: {exc}", markup=False)
+
+
+def stderr_is_tty() -> bool:
+    """Whether live progress may be drawn."""
+    return sys.stderr.isatty()
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from unstall import __version__
+
+        typer.echo(f"unstall {__version__}")
+        raise typer.Exit(0)
+
+
+VersionOption = typer.Option(
+    "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+)
+
+
+__all__ = [
+    "RunRecorder",
+    "VersionOption",
+    "err_console",
+    "handle_errors",
+    "report_error",
+    "settings_from",
+    "stderr_is_tty",
+]

@@ -1,0 +1,135 @@
+"""`unstall go ARGS...`: run the real go behind the in-process resilient module proxy."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from unstall.cli.common import (
+    RunRecorder,
+    VersionOption,
+    err_console,
+    handle_errors,
+    settings_from,
+    stderr_is_tty,
+)
+from unstall.cli.progress import Progress
+from unstall.config import Settings
+from unstall.events import EventBus
+from unstall.goproxy.engine import ProxyEngine
+from unstall.goproxy.hashes import load_gosum
+from unstall.gotool.env import (
+    ProxyList,
+    find_go,
+    gosum_paths,
+    parse_goproxy,
+    private_patterns,
+    read_go_env,
+)
+from unstall.gotool.runner import run_go, serve_on_loopback
+from unstall.observe.summary import RunSummary
+
+
+def _workdir(args: list[str]) -> Path | None:
+    """go's own -C flag changes its directory before anything else; follow it."""
+    if len(args) >= 2 and args[0] == "-C":
+        return Path(args[1])
+    if args and args[0].startswith("-C="):
+        return Path(args[0][3:])
+    return None
+
+
+async def _run_behind_proxy(
+    settings: Settings,
+    go: str,
+    args: list[str],
+    proxies: ProxyList,
+    go_env: dict[str, str],
+    bus: EventBus,
+    summary: RunSummary,
+    progress: Progress | None,
+) -> int:
+    gosum, problems = load_gosum(gosum_paths(go_env))
+    for problem in problems:
+        err_console.print(f"unstall: warning: {problem.message}", markup=False)
+    engine = ProxyEngine(
+        settings, proxies.proxies, bus=bus, gosum=gosum, private=private_patterns(go_env)
+    )
+    async with engine, serve_on_loopback(engine.app) as url:
+        env = dict(os.environ)
+        env["GOPROXY"] = proxies.go_value(url)
+        return await run_go(
+            go, args, env=env, on_stderr_line=progress.print_line if progress else None
+        )
+
+
+@handle_errors
+def go_command(
+    ctx: typer.Context,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress display and no failure summary.")
+    ] = False,
+    report_json: Annotated[
+        Path | None,
+        typer.Option("--report-json", help="Write a per-artifact JSON summary to this file."),
+    ] = None,
+    mirror: Annotated[
+        list[str] | None,
+        typer.Option("--mirror", help="Extra upstream proxy URL after GOPROXY's (repeatable)."),
+    ] = None,
+    version: Annotated[bool, VersionOption] = False,
+) -> None:
+    """Run go with module downloads going through a resilient local proxy.
+
+    Everything after `go` is passed to go unchanged; unstall's own options come
+    before go's arguments. Example: unstall go mod download
+    """
+    args = list(ctx.args)
+    settings = settings_from({"mirrors": tuple(mirror) if mirror else None})
+    go = find_go()
+    go_env = read_go_env(go, cwd=_workdir(args))
+    proxies = parse_goproxy(go_env.get("GOPROXY", ""), mirrors=settings.mirrors)
+    if not proxies.proxies:
+        if not quiet:
+            err_console.print(
+                f"unstall: GOPROXY={go_env.get('GOPROXY', '')!r} names no module proxy; "
+                "running go unchanged (add mirrors with --mirror or in unstall.toml)",
+                markup=False,
+            )
+        raise typer.Exit(asyncio.run(run_go(go, args, env=os.environ)))
+
+    bus = EventBus()
+    summary = RunSummary()
+    bus.subscribe(summary)
+    recorder = RunRecorder(settings, bus, "go", args)
+    progress = Progress(summary, err_console) if stderr_is_tty() and not quiet else None
+    exit_code = 1
+    try:
+        with progress or contextlib.nullcontext():
+            exit_code = asyncio.run(
+                _run_behind_proxy(settings, go, args, proxies, go_env, bus, summary, progress)
+            )
+    finally:
+        recorder.finish(exit_code)
+        if report_json is not None:
+            summary.write_json(report_json, run_id=recorder.run_id, exit_code=exit_code)
+    if summary.failed and not quiet:
+        err_console.print(f"unstall: {len(summary.failed)} artifact(s) failed:", markup=False)
+        for line in summary.failure_lines():
+            err_console.print(f"  {line}", markup=False)
+    for violation in summary.integrity:
+        if not quiet:
+            err_console.print(
+                f"unstall: warning: {violation.upstream} served bad content for "
+                f"{violation.artifact}: {violation.detail}",
+                markup=False,
+            )
+    raise typer.Exit(exit_code)
+
+
+__all__ = ["go_command"]

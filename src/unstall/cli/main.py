@@ -1,0 +1,43 @@
+"""The `unstall` command line."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from unstall.cli.common import VersionOption
+from unstall.cli.go_cmd import go_command
+from unstall.cli.prefetch_cmd import prefetch_command
+
+app = typer.Typer(
+    name="unstall",
+    help="Make Go dependency installs and Go driver calls stop stalling.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def root(version: Annotated[bool, VersionOption] = False) -> None:
+    """Make Go dependency installs and Go driver calls stop stalling."""
+
+
+app.command(
+    "go",
+    context_settings={
+        "allow_extra_args": True,
+        "ignore_unknown_options": True,
+        "allow_interspersed_args": False,
+    },
+)(go_command)
+app.command("prefetch")(prefetch_command)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="unstall")
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,184 @@
+"""`unstall prefetch`: download everything go.sum lists, verified, into the cache or a bundle."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from unstall.cli.common import (
+    RunRecorder,
+    VersionOption,
+    err_console,
+    handle_errors,
+    settings_from,
+    stderr_is_tty,
+)
+from unstall.cli.progress import Progress
+from unstall.config import Settings
+from unstall.errors import GoSumError, UnstallError, UsageError
+from unstall.events import EventBus
+from unstall.goproxy.engine import ProxyEngine
+from unstall.goproxy.hashes import GoSum, hash_zip_file, iter_gosum
+from unstall.goproxy.paths import Artifact, Kind
+from unstall.goproxy.stash import Stash
+from unstall.goproxy.upstream import UpstreamSpec
+from unstall.gotool.env import (
+    find_go,
+    match_prefix_patterns,
+    parse_goproxy,
+    private_patterns,
+    read_go_env,
+)
+from unstall.observe.summary import RunSummary
+
+
+def _read_gosum(path: Path) -> tuple[GoSum, list[GoSumError]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise UsageError(
+            f"{path}: no such go.sum", fix="Pass --go-sum PATH or run `go mod tidy` to create it."
+        ) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read: {exc}") from exc
+    gosum, problems = GoSum(), []
+    for item in iter_gosum(text, str(path)):
+        if isinstance(item, GoSumError):
+            problems.append(item)
+        else:
+            gosum.add(item)
+    return gosum, problems
+
+
+def _targets(gosum: GoSum, private: str) -> tuple[list[Artifact], list[str]]:
+    targets, skipped = [], []
+    for module, version, has_zip in gosum.versions():
+        if match_prefix_patterns(private, module):
+            skipped.append(f"{module}@{version}")
+            continue
+        targets.append(Artifact(module, Kind.INFO, version))
+        targets.append(Artifact(module, Kind.MOD, version))
+        if has_zip:
+            targets.append(Artifact(module, Kind.ZIP, version))
+    return targets, skipped
+
+
+async def _prefetch(stash: Stash, targets: list[Artifact], jobs: int) -> list[UnstallError]:
+    limit = asyncio.Semaphore(jobs)
+    errors: list[UnstallError] = []
+
+    async def one(artifact: Artifact) -> None:
+        async with limit:
+            try:
+                served = await stash.get(artifact)
+            except UnstallError as error:
+                errors.append(error)
+                return
+            if artifact.kind is Kind.ZIP and served.path is not None:
+                # go keeps the zip's h1 beside it; with it, go trusts the cached zip as is.
+                ziphash = served.path.with_suffix(".ziphash")
+                if not ziphash.exists():
+                    digest = await asyncio.to_thread(hash_zip_file, served.path)
+                    stash.store.write_atomic(ziphash, digest.encode())
+
+    await asyncio.gather(*(one(a) for a in targets))
+    for module in sorted({a.module for a in targets}):
+        stash.store.write_list(module)
+    return errors
+
+
+async def _run(
+    settings: Settings,
+    gosum: GoSum,
+    targets: list[Artifact],
+    jobs: int,
+    specs: Sequence[UpstreamSpec],
+    private: str,
+    bus: EventBus,
+) -> list[UnstallError]:
+    engine = ProxyEngine(settings, specs, bus=bus, gosum=gosum, private=private)
+    async with engine:
+        assert engine.stash is not None
+        return await _prefetch(engine.stash, targets, jobs)
+
+
+@handle_errors
+def prefetch_command(
+    go_sum: Annotated[
+        Path, typer.Option("--go-sum", help="The go.sum whose module versions to fetch.")
+    ] = Path("go.sum"),
+    bundle: Annotated[
+        Path | None,
+        typer.Option(
+            "--bundle",
+            help="Write into DIR in the cache/download layout (usable as GOPROXY=file://DIR) "
+            "instead of the module cache.",
+        ),
+    ] = None,
+    jobs: Annotated[
+        int, typer.Option("--jobs", "-j", min=1, max=256, help="Downloads in parallel.")
+    ] = 16,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
+    report_json: Annotated[
+        Path | None,
+        typer.Option("--report-json", help="Write a per-artifact JSON summary to this file."),
+    ] = None,
+    version: Annotated[bool, VersionOption] = False,
+) -> None:
+    """Fetch every module version go.sum lists, verified, in parallel.
+
+    Example: unstall prefetch --go-sum go.sum --bundle ./bundle
+    """
+    go = find_go()
+    go_env = read_go_env(go)
+    target_dir = bundle if bundle is not None else Path(go_env["GOMODCACHE"]) / "cache" / "download"
+    settings = settings_from({"cache_dir": target_dir})
+    proxies = parse_goproxy(go_env.get("GOPROXY", ""), mirrors=settings.mirrors)
+    if not proxies.proxies:
+        raise UsageError(
+            f"GOPROXY={go_env.get('GOPROXY', '')!r} names no module proxy to fetch from",
+            cause="upstream-none",
+        )
+    gosum, problems = _read_gosum(go_sum)
+    private = private_patterns(go_env)
+    targets, skipped = _targets(gosum, private)
+    for problem in problems:
+        err_console.print(f"unstall: {problem.message}", markup=False)
+    for name in skipped:
+        err_console.print(
+            f"unstall: skipped private module {name} (go fetches it directly)", markup=False
+        )
+
+    bus = EventBus()
+    summary = RunSummary()
+    bus.subscribe(summary)
+    recorder = RunRecorder(settings, bus, "prefetch", [str(go_sum)])
+    progress = Progress(summary, err_console) if stderr_is_tty() and not quiet else None
+    exit_code = 1
+    try:
+        with progress or contextlib.nullcontext():
+            errors = asyncio.run(
+                _run(settings, gosum, targets, jobs, proxies.proxies, private, bus)
+            )
+        exit_code = 1 if errors or problems else 0
+    finally:
+        recorder.finish(exit_code)
+        if report_json is not None:
+            summary.write_json(report_json, run_id=recorder.run_id, exit_code=exit_code)
+    fetched = sum(1 for a in summary.artifacts if a.outcome != "failed")
+    err_console.print(
+        f"unstall: {fetched} of {len(targets)} artifacts in {target_dir}"
+        + (f"; {len(problems)} malformed go.sum line(s)" if problems else ""),
+        markup=False,
+    )
+    for line in summary.failure_lines():
+        err_console.print(f"  {line}", markup=False)
+    raise typer.Exit(exit_code)
+
+
+__all__ = ["prefetch_command"]

@@ -1,0 +1,180 @@
+"""Layered, validated, frozen settings: the only reader of unstall's files and variables.
+
+Precedence, lowest first: built-in defaults < ``~/.config/unstall/config.toml`` <
+``./unstall.toml`` < ``UNSTALL_*`` variables < command-line flags. Nested keys use
+a double underscore in variables (``UNSTALL_TIMEOUTS__CONNECT=3``) and tables in TOML
+(``[timeouts] connect = 3``).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from unstall.errors import ConfigError
+
+ENV_PREFIX = "UNSTALL_"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class TimeoutSettings(_Frozen):
+    """Per-phase deadlines of one attempt, in seconds (see docs/architecture.md for why)."""
+
+    connect: float = Field(5.0, gt=0, description="TCP connect, including DNS")
+    tls: float = Field(5.0, gt=0, description="TLS handshake")
+    first_byte: float = Field(20.0, gt=0, description="request sent -> response headers")
+    stall: float = Field(15.0, gt=0, description="longest gap between two body chunks")
+    min_throughput: float = Field(
+        2048.0, ge=0, description="bytes/s averaged over throughput_window; 0 disables"
+    )
+    throughput_window: float = Field(10.0, gt=0, description="window for min_throughput")
+    total: float = Field(300.0, gt=0, description="one attempt, start to last byte")
+    artifact: float = Field(600.0, gt=0, description="one artifact over all attempts")
+
+
+class RetrySettings(_Frozen):
+    """Full-jitter exponential backoff and the retry budget that caps it."""
+
+    attempts: int = Field(4, ge=1, le=20, description="attempts per upstream per artifact")
+    backoff_base: float = Field(0.2, gt=0)
+    backoff_cap: float = Field(5.0, gt=0)
+    retry_after_cap: float = Field(30.0, ge=0, description="longest Retry-After honoured")
+    budget_ratio: float = Field(0.2, ge=0, le=1, description="retries per request, long run")
+    budget_min: int = Field(10, ge=0, description="retries always allowed per upstream")
+
+
+class HedgeSettings(_Frozen):
+    """When to start the same request on the next upstream."""
+
+    enabled: bool = True
+    floor: float = Field(0.25, ge=0, description="shortest hedge delay")
+    ceiling: float = Field(3.0, gt=0, description="longest hedge delay")
+    initial: float = Field(1.0, gt=0, description="delay before an upstream has samples")
+
+
+class BreakerSettings(_Frozen):
+    """The assumed-offline breaker per upstream."""
+
+    failures: int = Field(3, ge=1, description="consecutive failures that open it")
+    cooldown: float = Field(30.0, gt=0, description="seconds an open upstream is skipped")
+
+
+class Settings(_Frozen):
+    """Everything configurable, validated once and passed to constructors."""
+
+    home: Path = Field(description="history and state ($UNSTALL_HOME)")
+    cache_dir: Path = Field(description="verified artifacts in cache/download layout")
+    mirrors: tuple[str, ...] = Field((), description="extra upstream proxies after GOPROXY's")
+    concurrency: int = Field(8, ge=1, le=256, description="requests in flight per upstream")
+    timeouts: TimeoutSettings = TimeoutSettings()
+    retry: RetrySettings = RetrySettings()
+    hedge: HedgeSettings = HedgeSettings()
+    breaker: BreakerSettings = BreakerSettings()
+
+    @model_validator(mode="after")
+    def _hedge_bounds(self) -> Settings:
+        if self.hedge.floor > self.hedge.ceiling:
+            raise ValueError("hedge.floor must not exceed hedge.ceiling")
+        return self
+
+    @property
+    def history_path(self) -> Path:
+        """The SQLite history database."""
+        return self.home / "history.sqlite3"
+
+
+def _xdg(env: Mapping[str, str], name: str, fallback: str) -> Path:
+    value = env.get(name)
+    return Path(value) if value else Path(env.get("HOME", str(Path.home()))) / fallback
+
+
+def default_paths(env: Mapping[str, str]) -> dict[str, Any]:
+    """Home and cache directories from UNSTALL_HOME or the XDG base directories."""
+    home = env.get("UNSTALL_HOME")
+    if home:
+        return {"home": Path(home), "cache_dir": Path(home) / "cache"}
+    return {
+        "home": _xdg(env, "XDG_STATE_HOME", ".local/state") / "unstall",
+        "cache_dir": _xdg(env, "XDG_CACHE_HOME", ".cache") / "unstall",
+    }
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}", fix=f"Fix or remove {path}.") from exc
+
+
+def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    layer: dict[str, Any] = {}
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX) or name == "UNSTALL_HOME" or name == "UNSTALL_DEBUG":
+            continue
+        keys = name[len(ENV_PREFIX) :].lower().split("__")
+        node = layer
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+        node[keys[-1]] = tuple(v for v in value.split(",") if v) if keys == ["mirrors"] else value
+    return layer
+
+
+def load_settings(
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    user_config: Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build :class:`Settings` from every layer; raise :class:`ConfigError` naming the bad key."""
+    env = os.environ if env is None else env
+    cwd = Path.cwd() if cwd is None else cwd
+    if user_config is None:
+        user_config = _xdg(env, "XDG_CONFIG_HOME", ".config") / "unstall" / "config.toml"
+    data: dict[str, Any] = default_paths(env)
+    for layer in (
+        _read_toml(user_config),
+        _read_toml(cwd / "unstall.toml"),
+        _from_env(env),
+        dict(overrides or {}),
+    ):
+        data = _merge(data, layer)
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from exc
+
+
+__all__ = [
+    "BreakerSettings",
+    "HedgeSettings",
+    "RetrySettings",
+    "Settings",
+    "TimeoutSettings",
+    "default_paths",
+    "load_settings",
+]

@@ -1,0 +1,1 @@
+"""Environment checks and layered network diagnosis (causes live here already)."""

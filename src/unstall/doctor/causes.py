@@ -1,0 +1,240 @@
+"""The one catalogue of failure causes: cause id -> layer, explanation, fix.
+
+Every error in :mod:`unstall.errors` carries one of these ids, so `unstall go`,
+`unstall doctor` and the reports explain the same failure with the same words.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+
+@dataclass(frozen=True, slots=True)
+class Cause:
+    """What went wrong at which layer, and the concrete thing to do about it."""
+
+    id: str
+    layer: str
+    explanation: str
+    fix: str
+
+
+_CAUSES: Final[tuple[Cause, ...]] = (
+    Cause("ok", "none", "Everything answered in time.", "Nothing to do."),
+    Cause(
+        "dns-nxdomain",
+        "dns",
+        "The host name does not exist for this resolver.",
+        "Check the URL's spelling, or the split-DNS/VPN that should resolve it.",
+    ),
+    Cause(
+        "dns-timeout",
+        "dns",
+        "The resolver did not answer in time.",
+        "Check /etc/resolv.conf and that UDP/TCP port 53 to the resolver is open.",
+    ),
+    Cause(
+        "dns-error",
+        "dns",
+        "Name resolution failed.",
+        "Check /etc/resolv.conf and the resolver's health.",
+    ),
+    Cause(
+        "tcp-refused",
+        "tcp",
+        "The host answered the connection with a reset (nothing listens).",
+        "Check the port and that the mirror or proxy is running.",
+    ),
+    Cause(
+        "tcp-timeout",
+        "tcp",
+        "No answer to the connection attempt: packets are dropped.",
+        "A firewall drops the traffic: use a reachable mirror (`unstall mirrors`) or a proxy.",
+    ),
+    Cause(
+        "tcp-reset",
+        "tcp",
+        "The connection was reset by the peer or by a middlebox.",
+        "Retry; if it persists a middlebox injects resets: use another mirror or a proxy.",
+    ),
+    Cause(
+        "tls-timeout",
+        "tls",
+        "The TLS handshake did not finish in time.",
+        "The ClientHello is dropped or the path MTU is broken: try another mirror or proxy.",
+    ),
+    Cause(
+        "tls-untrusted",
+        "tls",
+        "The server certificate does not verify against the trust store.",
+        "TLS interception: install the corporate CA and point SSL_CERT_FILE at it.",
+    ),
+    Cause(
+        "tls-error",
+        "tls",
+        "The TLS handshake failed.",
+        "Check the mirror's certificate and the local trust store.",
+    ),
+    Cause(
+        "proxy-refused",
+        "proxy",
+        "The configured HTTP proxy refused the connection.",
+        "Check HTTPS_PROXY/HTTP_PROXY: the proxy is down or the port is wrong.",
+    ),
+    Cause(
+        "proxy-timeout",
+        "proxy",
+        "The configured HTTP proxy did not answer in time.",
+        "Check HTTPS_PROXY/HTTP_PROXY and the proxy's health.",
+    ),
+    Cause(
+        "proxy-auth-required",
+        "proxy",
+        "The proxy answered 407 Proxy Authentication Required.",
+        "Put credentials in the proxy URL, or run a local NTLM/Negotiate helper.",
+    ),
+    Cause(
+        "proxy-protocol",
+        "proxy",
+        "The proxy did not speak the expected protocol.",
+        "Use an http:// proxy URL for a plain HTTP proxy, not https://.",
+    ),
+    Cause(
+        "http-client-error",
+        "http",
+        "The server rejected the request (4xx).",
+        "Check the URL and credentials; private modules belong in GOPRIVATE.",
+    ),
+    Cause(
+        "http-not-found",
+        "http",
+        "No upstream has this module version (404/410).",
+        "Check the module path and version; for a private module set GOPRIVATE.",
+    ),
+    Cause(
+        "http-server-error",
+        "http",
+        "The server failed (5xx) or asked to slow down (429).",
+        "Retry later or add a healthy mirror: `unstall go` retries and fails over for you.",
+    ),
+    Cause(
+        "http-timeout",
+        "http",
+        "The server accepted the request but sent no response in time.",
+        "The mirror is overloaded or stalled: add another mirror to fail over to.",
+    ),
+    Cause(
+        "transfer-stall",
+        "transfer",
+        "The body stopped arriving mid-transfer.",
+        "Retry (downloads resume with Range); if it persists use another mirror.",
+    ),
+    Cause(
+        "transfer-slow",
+        "transfer",
+        "The body arrived slower than the minimum throughput.",
+        "Use a faster mirror, or lower UNSTALL_TIMEOUTS__MIN_THROUGHPUT.",
+    ),
+    Cause(
+        "transfer-truncated",
+        "transfer",
+        "The connection closed before the whole body arrived.",
+        "Retry (downloads resume with Range); if it persists use another mirror.",
+    ),
+    Cause(
+        "deadline-exceeded",
+        "transfer",
+        "The artifact did not arrive within its total deadline.",
+        "Raise UNSTALL_TIMEOUTS__TOTAL, or add a faster mirror.",
+    ),
+    Cause(
+        "retry-budget-exhausted",
+        "policy",
+        "Retries were stopped to protect a failing upstream.",
+        "Wait for the upstream to recover, or add another mirror.",
+    ),
+    Cause(
+        "integrity-size",
+        "integrity",
+        "The artifact is larger than Go allows.",
+        "The mirror serves a bogus file: report it and use another mirror.",
+    ),
+    Cause(
+        "integrity-zip",
+        "integrity",
+        "The module zip is corrupt or has entries outside module@version/.",
+        "The mirror serves a bogus zip: report it and use another mirror.",
+    ),
+    Cause(
+        "integrity-info",
+        "integrity",
+        "The .info answer is not JSON with the requested Version.",
+        "The mirror serves bogus metadata: report it and use another mirror.",
+    ),
+    Cause(
+        "checksum-mismatch",
+        "integrity",
+        "The content's h1 hash differs from the one go.sum records.",
+        "Never disable verification: find out which side changed (retagged version or "
+        "tampering mirror) and fix go.sum only if you trust the new content.",
+    ),
+    Cause(
+        "private-module",
+        "policy",
+        "The module path matches GOPRIVATE/GONOPROXY.",
+        "go fetches it directly; make sure git can reach it.",
+    ),
+    Cause(
+        "bad-request",
+        "input",
+        "The request names no valid module path or version.",
+        "Check the module path and version syntax.",
+    ),
+    Cause(
+        "config-invalid",
+        "config",
+        "The configuration is invalid.",
+        "Fix the named setting in unstall.toml, the UNSTALL_* variable or the flag.",
+    ),
+    Cause(
+        "go-missing",
+        "environment",
+        "The go command was not found.",
+        "Install Go (https://go.dev/doc/install) and put it on PATH.",
+    ),
+    Cause(
+        "go-env-error",
+        "environment",
+        "`go env` failed.",
+        "Run `go env` yourself and fix the error it prints.",
+    ),
+    Cause(
+        "gosum-malformed",
+        "input",
+        "A go.sum line is malformed.",
+        "Run `go mod tidy` to rewrite go.sum.",
+    ),
+    Cause(
+        "upstream-none",
+        "config",
+        "No module proxy is configured (GOPROXY is direct or off).",
+        "Set GOPROXY to a module proxy, or add mirrors to unstall.toml.",
+    ),
+    Cause(
+        "internal",
+        "internal",
+        "An unexpected error occurred inside unstall.",
+        "Re-run with UNSTALL_DEBUG=1 and report the traceback.",
+    ),
+)
+
+CATALOGUE: Final[dict[str, Cause]] = {cause.id: cause for cause in _CAUSES}
+
+
+def cause_for(cause_id: str) -> Cause:
+    """Return the catalogue entry for ``cause_id``; unknown ids map to ``internal``."""
+    return CATALOGUE.get(cause_id, CATALOGUE["internal"])
+
+
+__all__ = ["CATALOGUE", "Cause", "cause_for"]

@@ -1,0 +1,1 @@
+"""The GOPROXY protocol engine: paths, hashes, upstreams, single-flight, store, ASGI app."""

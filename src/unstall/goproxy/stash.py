@@ -1,0 +1,262 @@
+"""Single-flight access to artifacts: the store first, then the upstream pool, verified.
+
+Concurrent requests for one artifact share one fetch. That fetch runs as its
+own task under its own deadline, so a client that disconnects does not cancel it
+for the others (and a finished download is still cached).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from unstall.errors import ArtifactFailed, FetchError, InputError, NotFound
+from unstall.events import ArtifactFinished, EventBus
+from unstall.goproxy.hashes import GoSum
+from unstall.goproxy.paths import Artifact, Kind
+from unstall.goproxy.store import DiskStore
+from unstall.goproxy.upstream import Fetched, Resource, Upstream, UpstreamPool
+from unstall.goproxy.verify import (
+    max_bytes,
+    verify_info,
+    verify_list,
+    verify_mod,
+    verify_zip,
+)
+from unstall.http.sinks import FileSink, MemorySink
+
+CONTENT_TYPES: Final = {
+    Kind.LIST: "text/plain; charset=utf-8",
+    Kind.INFO: "application/json",
+    Kind.LATEST: "application/json",
+    Kind.MOD: "text/plain; charset=utf-8",
+    Kind.ZIP: "application/zip",
+}
+_SUMDB_NAME: Final = re.compile(r"^[a-z0-9][a-z0-9.-]*(:[0-9]+)?$")
+_SUMDB_REST: Final = re.compile(r"^(latest|lookup/[A-Za-z0-9._~+!@/-]+|tile/[0-9a-z./]+)$")
+_SUMDB_MAX_BYTES: Final = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """An answer for go: bytes or a stored file, and where it came from."""
+
+    content_type: str
+    data: bytes | None = None
+    path: Path | None = None
+    upstream: str | None = None
+    stale: bool = False
+
+
+class Stash:
+    """Serves artifacts from the store or, once per artifact at a time, from upstreams."""
+
+    def __init__(
+        self,
+        store: DiskStore,
+        pool: UpstreamPool,
+        *,
+        gosum: GoSum,
+        bus: EventBus,
+        deadline: float,
+        is_private: Callable[[str], bool],
+    ) -> None:
+        self.store = store
+        self.pool = pool
+        self._gosum = gosum
+        self._bus = bus
+        self._deadline = deadline
+        self._is_private = is_private
+        self._inflight: dict[object, asyncio.Task[Served]] = {}
+        self._sumdb_support: dict[tuple[str, str], asyncio.Task[bool]] = {}
+
+    async def _shared(self, key: object, work: Callable[[], Awaitable[Served]]) -> Served:
+        task = self._inflight.get(key)
+        if task is None:
+            task = asyncio.create_task(self._bounded(work))
+            self._inflight[key] = task
+            task.add_done_callback(lambda done: self._forget(key, done))
+        return await asyncio.shield(task)
+
+    def _forget(self, key: object, task: asyncio.Task[Served]) -> None:
+        if self._inflight.get(key) is task:
+            del self._inflight[key]
+        if not task.cancelled():
+            task.exception()  # retrieved here so an abandoned failure logs no warning
+
+    async def _bounded(self, work: Callable[[], Awaitable[Served]]) -> Served:
+        try:
+            async with asyncio.timeout(self._deadline):
+                return await work()
+        except TimeoutError as exc:
+            raise FetchError(
+                f"no upstream delivered within the {self._deadline:g}s artifact deadline",
+                cause="deadline-exceeded",
+            ) from exc
+
+    async def get(self, artifact: Artifact) -> Served:
+        """The artifact for go; raises ArtifactFailed/NotFound/InputError with reasons."""
+        if self._is_private(artifact.module):
+            raise NotFound(
+                f"{artifact.module} matches GOPRIVATE/GONOPROXY: not sent to any proxy; "
+                "go fetches it directly",
+                status=404,
+            )
+        return await self._shared(artifact, lambda: self._load(artifact))
+
+    async def _load(self, artifact: Artifact) -> Served:
+        started = time.monotonic()
+        cached = self.store.get(artifact)
+        if cached is not None:
+            self._finished(artifact, started, None, 0, 0, cached.stat().st_size, cached=True)
+            return self._from_file(artifact, cached)
+        resource = Resource(str(artifact), artifact.escaped_path, artifact)
+        try:
+            served, fetched = await self._fetch(artifact, resource)
+        except ArtifactFailed as failure:
+            stale = self._stale_list(artifact) if artifact.kind is Kind.LIST else None
+            self._finished(
+                artifact, started, None, 0, 0, 0, error=failure, outcome="stale" if stale else None
+            )
+            if stale is not None:
+                return stale
+            raise
+        self._finished(
+            artifact, started, fetched.upstream, fetched.attempts, fetched.hedges, fetched.received
+        )
+        return served
+
+    async def _fetch(
+        self, artifact: Artifact, resource: Resource
+    ) -> tuple[Served, Fetched[Served]]:
+        limit = max_bytes(artifact.kind)
+        content_type = CONTENT_TYPES[artifact.kind]
+        if artifact.kind is Kind.ZIP:
+
+            async def verify_file(sink: FileSink, upstream: str) -> Served:
+                await asyncio.to_thread(verify_zip, artifact, sink.sync(), self._gosum)
+                path = self.store.commit_file(artifact, sink.path)
+                return Served(content_type, path=path, upstream=upstream)
+
+            zipped = await self.pool.fetch(
+                resource, lambda: FileSink(self.store.temp_file(artifact), limit), verify_file
+            )
+            return zipped.value, zipped
+
+        async def verify_memory(sink: MemorySink, upstream: str) -> Served:
+            data = sink.getvalue()
+            if artifact.kind is Kind.MOD:
+                verify_mod(artifact, data, self._gosum)
+            elif artifact.kind is Kind.LIST:
+                verify_list(artifact, data)
+            else:
+                verify_info(artifact, data)
+            if artifact.immutable:
+                self.store.commit_bytes(artifact, data)
+            return Served(content_type, data=data, upstream=upstream)
+
+        fetched = await self.pool.fetch(resource, lambda: MemorySink(limit), verify_memory)
+        return fetched.value, fetched
+
+    def _stale_list(self, artifact: Artifact) -> Served | None:
+        versions = self.store.versions(artifact.module)
+        if not versions:
+            return None
+        text = "".join(f"{v}\n" for v in versions)
+        return Served(CONTENT_TYPES[Kind.LIST], data=text.encode(), stale=True)
+
+    @staticmethod
+    def _from_file(artifact: Artifact, path: Path) -> Served:
+        if artifact.kind is Kind.ZIP:
+            return Served(CONTENT_TYPES[Kind.ZIP], path=path)
+        return Served(CONTENT_TYPES[artifact.kind], data=path.read_bytes())
+
+    def _finished(
+        self,
+        artifact: Artifact,
+        started: float,
+        upstream: str | None,
+        attempts: int,
+        hedges: int,
+        received: int,
+        *,
+        cached: bool = False,
+        error: FetchError | None = None,
+        outcome: str | None = None,
+    ) -> None:
+        self._bus.publish(
+            ArtifactFinished(
+                artifact=str(artifact),
+                module=artifact.module,
+                version=artifact.version,
+                kind=artifact.kind.value,
+                outcome=outcome or ("failed" if error else "ok"),
+                upstream=upstream,
+                attempts=attempts,
+                hedges=hedges,
+                bytes=received,
+                duration=time.monotonic() - started,
+                cause=error.cause if error else "ok",
+                error=error.message if error else "",
+                cached=cached,
+            )
+        )
+
+    async def sumdb(self, name: str, rest: str) -> Served:
+        """Pass a checksum-database request through upstreams that proxy it."""
+        if not _SUMDB_NAME.match(name) or ".." in rest or not _SUMDB_REST.match(rest):
+            raise InputError(f"not a checksum database request: sumdb/{name}/{rest}")
+        supporting = await self._supporting(name)
+        if not supporting:
+            raise NotFound(f"no upstream proxies the checksum database {name}", status=404)
+        resource = Resource(f"sumdb/{name}/{rest}", f"sumdb/{name}/{rest}")
+
+        async def work() -> Served:
+            async def keep(sink: MemorySink, upstream: str) -> Served:
+                return Served("text/plain; charset=utf-8", data=sink.getvalue(), upstream=upstream)
+
+            fetched = await self.pool.fetch(
+                resource, lambda: MemorySink(_SUMDB_MAX_BYTES), keep, among=supporting
+            )
+            return fetched.value
+
+        return await self._shared(("sumdb", name, rest), work)
+
+    async def sumdb_supported(self, name: str) -> bool:
+        """True when at least one upstream proxies checksum database ``name``."""
+        if not _SUMDB_NAME.match(name):
+            raise InputError(f"not a checksum database name: {name!r}")
+        return bool(await self._supporting(name))
+
+    async def _supporting(self, name: str) -> list[Upstream]:
+        checks = [self._supports(upstream, name) for upstream in self.pool.upstreams]
+        answers = await asyncio.gather(*checks)
+        return [u for u, ok in zip(self.pool.upstreams, answers, strict=True) if ok]
+
+    async def _supports(self, upstream: Upstream, name: str) -> bool:
+        key = (upstream.name, name)
+        task = self._sumdb_support.get(key)
+        if task is None or (task.done() and not task.cancelled() and task.exception()):
+            task = asyncio.create_task(self._probe_sumdb(upstream, name))
+            self._sumdb_support[key] = task
+        return await asyncio.shield(task)
+
+    async def _probe_sumdb(self, upstream: Upstream, name: str) -> bool:
+        resource = Resource(f"sumdb/{name}/supported", f"sumdb/{name}/supported")
+
+        async def accept(_sink: MemorySink, _upstream: str) -> bool:
+            return True
+
+        try:
+            await self.pool.fetch(resource, lambda: MemorySink(4096), accept, among=[upstream])
+        except ArtifactFailed:
+            return False
+        return True
+
+
+__all__ = ["CONTENT_TYPES", "Served", "Stash"]

@@ -1,0 +1,135 @@
+"""Verified artifacts on disk in the module cache's ``cache/download`` layout.
+
+Writes are atomic: content goes to a temporary file in ``.incoming/`` on the same
+file system, is fsynced, renamed into place, and the directory is fsynced. A
+crash or ``kill -9`` leaves at most a stray temporary file, never a partial
+artifact under a served name. The directory also works as ``GOPROXY=file://DIR``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from unstall.errors import InputError
+from unstall.goproxy.paths import Artifact, Kind, escape, is_canonical_version, unescape
+
+_STALE_INCOMING_SECONDS = 24 * 3600
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class DiskStore:
+    """A ``cache/download`` tree rooted at ``root``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.incoming = root / ".incoming"
+        self.incoming.mkdir(parents=True, exist_ok=True)
+        self._sweep_incoming()
+
+    def _sweep_incoming(self) -> None:
+        cutoff = time.time() - _STALE_INCOMING_SECONDS
+        for leftover in self.incoming.iterdir():
+            with contextlib.suppress(OSError):
+                if leftover.stat().st_mtime < cutoff:
+                    leftover.unlink()
+
+    def path_for(self, artifact: Artifact) -> Path:
+        """Where ``artifact`` lives in the layout."""
+        return self.root / artifact.escaped_path
+
+    def get(self, artifact: Artifact) -> Path | None:
+        """The stored file of an immutable artifact, if present."""
+        if not artifact.immutable:
+            return None
+        path = self.path_for(artifact)
+        return path if path.is_file() else None
+
+    def temp_file(self, artifact: Artifact) -> Path:
+        """A fresh temporary path for downloading ``artifact``."""
+        fd, name = tempfile.mkstemp(
+            prefix=escape(artifact.module).replace("/", "_")[-80:] + ".",
+            suffix=f".{artifact.kind.value}.part",
+            dir=self.incoming,
+        )
+        os.close(fd)
+        return Path(name)
+
+    def commit_file(self, artifact: Artifact, temp: Path) -> Path:
+        """Publish a complete, fsynced, verified temp file under its name, atomically.
+
+        A hard link never replaces an existing file: when two hedged downloads
+        finish together, the first verified copy stays and the second is dropped.
+        The temp name is left for its owner to remove.
+        """
+        target = self.path_for(artifact)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(temp, 0o644)
+        with contextlib.suppress(FileExistsError):
+            os.link(temp, target)
+        _fsync_dir(target.parent)
+        return target
+
+    def commit_bytes(self, artifact: Artifact, data: bytes) -> Path:
+        """Write ``data`` for ``artifact`` atomically."""
+        return self.write_atomic(self.path_for(artifact), data)
+
+    def write_atomic(self, target: Path, data: bytes) -> Path:
+        """Write any file of the layout atomically (temp, fsync, rename, fsync dir)."""
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=".tmp-", dir=self.incoming)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(name, 0o644)
+            os.replace(name, target)
+        except BaseException:
+            Path(name).unlink(missing_ok=True)
+            raise
+        _fsync_dir(target.parent)
+        return target
+
+    def versions(self, module: str) -> list[str]:
+        """Canonical versions whose .mod is stored: the list served when upstreams fail."""
+        folder = self.path_for(Artifact(module, Kind.LIST)).parent
+        if not folder.is_dir():
+            return []
+        found = []
+        for entry in folder.glob("*.mod"):
+            version = _unescape_version(entry.name[: -len(".mod")])
+            if version and is_canonical_version(version):
+                found.append(version)
+        return sorted(found, key=_semver_key)
+
+    def write_list(self, module: str) -> Path:
+        """Regenerate ``@v/list`` from the stored .mod files, as go does for its cache."""
+        text = "".join(f"{v}\n" for v in self.versions(module))
+        return self.write_atomic(self.path_for(Artifact(module, Kind.LIST)), text.encode())
+
+
+def _unescape_version(text: str) -> str | None:
+    try:
+        return unescape(text)
+    except InputError:
+        return None
+
+
+def _semver_key(version: str) -> tuple[int, int, int, int, str]:
+    core, _, pre = version[1:].partition("+")[0].partition("-")
+    major, minor, patch = (int(x) for x in core.split("."))
+    return (major, minor, patch, 0 if pre else 1, pre)
+
+
+__all__ = ["DiskStore"]

@@ -1,0 +1,329 @@
+"""Upstream module proxies: one attempt, the retry lane per upstream, the hedged pool."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+import httpx
+
+from unstall.config import Settings
+from unstall.errors import (
+    ArtifactFailed,
+    FetchError,
+    IntegrityError,
+    NotFound,
+    TransientError,
+    UpstreamRejected,
+)
+from unstall.events import (
+    AttemptFinished,
+    AttemptStarted,
+    BreakerChanged,
+    EventBus,
+    HedgeStarted,
+    IntegrityViolation,
+    RetryScheduled,
+)
+from unstall.goproxy.paths import Artifact
+from unstall.http.fetch import AttemptReport, FetchOutcome, fetch_once
+from unstall.http.sinks import BodySink
+from unstall.resilience.backoff import RetryPolicy, Sleep
+from unstall.resilience.budget import RetryBudget
+from unstall.resilience.health import BreakerState, UpstreamHealth
+from unstall.resilience.hedge import HedgePolicy, LanesFailed, LaneSignals, hedged_race
+from unstall.resilience.timeouts import Timeouts
+
+T = TypeVar("T")
+S = TypeVar("S", bound=BodySink)
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamSpec:
+    """A proxy base URL and whether any error (``|``) or only 404/410 (``,``) falls through."""
+
+    url: str
+    fallthrough_on_error: bool = False
+
+    @property
+    def name(self) -> str:
+        """The URL without credentials, for display and history."""
+        parsed = httpx.URL(self.url)
+        return str(parsed.copy_with(username=None, password=None)).rstrip("/")
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    """What to fetch: a path below each upstream's base URL, for one artifact (or sumdb)."""
+
+    key: str
+    path: str
+    artifact: Artifact | None = None
+
+    @property
+    def module(self) -> str:
+        return self.artifact.module if self.artifact else ""
+
+    @property
+    def version(self) -> str:
+        return self.artifact.version if self.artifact else ""
+
+    @property
+    def kind(self) -> str:
+        return self.artifact.kind.value if self.artifact else "sumdb"
+
+
+@dataclass(slots=True)
+class Fetched(Generic[T]):
+    """A verified result and how it was obtained."""
+
+    value: T
+    upstream: str
+    attempts: int
+    hedges: int
+    received: int
+
+
+@dataclass(slots=True)
+class _Tally:
+    attempts: int = 0
+    hedges: int = 0
+    received: int = 0
+
+
+class Upstream:
+    """One upstream proxy: its client, bounded concurrency, retry budget and health."""
+
+    def __init__(
+        self,
+        spec: UpstreamSpec,
+        *,
+        client: httpx.AsyncClient,
+        settings: Settings,
+        bus: EventBus,
+    ) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self.base = spec.url.rstrip("/")
+        self.client = client
+        self.semaphore = asyncio.Semaphore(settings.concurrency)
+        self.budget = RetryBudget(settings.retry.budget_ratio, settings.retry.budget_min)
+        self.health = UpstreamHealth(
+            spec.name,
+            settings.breaker,
+            on_change=lambda name, state: bus.publish(BreakerChanged(name, state.value)),
+        )
+
+
+Verifier = Callable[[S, str], Awaitable[T]]
+
+
+class UpstreamPool:
+    """Fetches a resource from ordered upstreams with retries, hedging and failover."""
+
+    def __init__(
+        self,
+        specs: Sequence[UpstreamSpec],
+        *,
+        client: httpx.AsyncClient,
+        settings: Settings,
+        bus: EventBus,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.upstreams = [Upstream(s, client=client, settings=settings, bus=bus) for s in specs]
+        self._settings = settings
+        self._timeouts = Timeouts.from_settings(settings.timeouts)
+        self._retry = RetryPolicy(settings.retry, sleep=sleep)
+        self._hedge = HedgePolicy(settings.hedge)
+        self._bus = bus
+
+    def ordered(self, among: Sequence[Upstream] | None = None) -> list[Upstream]:
+        """Upstreams to try, in configured order, skipping those assumed offline.
+
+        If every upstream is assumed offline, all are tried: failing fast with no
+        attempt at all would turn a short outage into a certain failure.
+        """
+        pool = list(among if among is not None else self.upstreams)
+        chosen = [u for u in pool if u.health.allow()]
+        return chosen or pool
+
+    async def fetch(
+        self,
+        resource: Resource,
+        new_sink: Callable[[], S],
+        verify: Verifier[S, T],
+        *,
+        among: Sequence[Upstream] | None = None,
+    ) -> Fetched[T]:
+        """Fetch and verify ``resource``; raise :class:`ArtifactFailed` with every reason."""
+        upstreams = self.ordered(among)
+        tally = _Tally()
+        if not upstreams:
+            raise ArtifactFailed(resource.key, [])
+        lanes = [
+            self._lane(u, resource, new_sink, verify, tally, hedge=i > 0)
+            for i, u in enumerate(upstreams)
+        ]
+        delays = [self._hedge.delay(u.health) for u in upstreams]
+
+        def may_continue(index: int, error: BaseException) -> bool:
+            # Under ',' a definitive refusal ends the list, as it does for go itself.
+            definitive = isinstance(error, UpstreamRejected)
+            return not definitive or upstreams[index].spec.fallthrough_on_error
+
+        def on_hedge(index: int, after: float, reason: str) -> None:
+            tally.hedges += 1
+            self._bus.publish(HedgeStarted(resource.key, upstreams[index].name, after, reason))
+
+        try:
+            (value, name), _ = await hedged_race(
+                lanes,
+                delays,
+                hedging=self._settings.hedge.enabled,
+                may_continue=may_continue,
+                on_hedge=on_hedge,
+            )
+        except LanesFailed as failed:
+            reasons = [
+                e if isinstance(e, FetchError) else FetchError(f"{type(e).__name__}: {e}")
+                for e in failed.errors
+                if e is not None
+            ]
+            raise ArtifactFailed(resource.key, reasons) from None
+        return Fetched(value, name, tally.attempts, tally.hedges, tally.received)
+
+    def _lane(
+        self,
+        upstream: Upstream,
+        resource: Resource,
+        new_sink: Callable[[], S],
+        verify: Verifier[S, T],
+        tally: _Tally,
+        *,
+        hedge: bool,
+    ) -> Callable[[LaneSignals], Awaitable[tuple[T, str]]]:
+        async def lane(signals: LaneSignals) -> tuple[T, str]:
+            sink = new_sink()
+            last: list[FetchError] = []
+
+            async def attempt(number: int) -> tuple[T, str]:
+                if number > 1 and upstream.health.state is BreakerState.OPEN and last:
+                    # The breaker opened while we backed off: stop hammering this one.
+                    raise FetchError(
+                        f"assumed offline; last error: {last[-1].message}",
+                        cause=last[-1].cause,
+                        upstream=upstream.name,
+                    )
+                try:
+                    return await self._attempt(
+                        upstream, resource, sink, verify, number, signals, tally, hedge=hedge
+                    )
+                except FetchError as error:
+                    last.append(error)
+                    raise
+
+            def on_retry(number: int, delay: float, error: TransientError) -> None:
+                self._bus.publish(
+                    RetryScheduled(resource.key, upstream.name, number + 1, delay, error.cause)
+                )
+
+            try:
+                return await self._retry.call(attempt, budget=upstream.budget, on_retry=on_retry)
+            finally:
+                discard = getattr(sink, "discard", None)
+                if callable(discard):
+                    discard()
+
+        return lane
+
+    async def _attempt(
+        self,
+        upstream: Upstream,
+        resource: Resource,
+        sink: S,
+        verify: Verifier[S, T],
+        number: int,
+        signals: LaneSignals,
+        tally: _Tally,
+        *,
+        hedge: bool,
+    ) -> tuple[T, str]:
+        async with upstream.semaphore:
+            tally.attempts += 1
+            self._bus.publish(AttemptStarted(resource.key, upstream.name, number, hedge))
+            report = AttemptReport()
+            outcome, cause, detail = "error", "internal", ""
+            try:
+                fetched: FetchOutcome = await fetch_once(
+                    upstream.client,
+                    f"{upstream.base}/{resource.path}",
+                    sink,
+                    timeouts=self._timeouts,
+                    upstream=upstream.name,
+                    report=report,
+                    on_first_byte=signals.first_byte,
+                )
+                tally.received += fetched.received
+                value = await verify(sink, upstream.name)
+            except NotFound as error:
+                upstream.health.record_success(report.timings.first_byte)
+                outcome, cause, detail = "not-found", error.cause, error.message
+                raise
+            except TransientError as error:
+                upstream.health.record_failure()
+                signals.attempt_failed()
+                outcome, cause, detail = "error", error.cause, error.message
+                raise
+            except IntegrityError as error:
+                upstream.health.record_failure()
+                signals.attempt_failed()
+                sink.reset()
+                outcome, cause, detail = "error", error.cause, error.message
+                self._bus.publish(
+                    IntegrityViolation(resource.key, upstream.name, error.cause, error.message)
+                )
+                raise
+            except FetchError as error:
+                signals.attempt_failed()
+                outcome, cause, detail = "error", error.cause, error.message
+                raise
+            except asyncio.CancelledError:
+                outcome, cause = "cancelled", "ok"
+                self._note_cancelled(upstream, report)
+                raise
+            else:
+                upstream.health.record_success(fetched.timings.first_byte)
+                outcome, cause = "ok", "ok"
+                return value, upstream.name
+            finally:
+                self._bus.publish(
+                    AttemptFinished(
+                        artifact=resource.key,
+                        module=resource.module,
+                        version=resource.version,
+                        kind=resource.kind,
+                        upstream=upstream.name,
+                        attempt=number,
+                        outcome=outcome,
+                        cause=cause,
+                        timings=report.timings,
+                        bytes=report.received,
+                        resumed_from=report.resumed_from,
+                        error=detail,
+                    )
+                )
+
+    def _note_cancelled(self, upstream: Upstream, report: AttemptReport) -> None:
+        """A hedge won: if this attempt never saw a first byte within the hedge delay, it
+        counts as a slow failure, so a blackholed upstream's breaker opens even though
+        none of its attempts ever runs into its own timeout."""
+        waited = report.timings.total or 0.0
+        if report.timings.first_byte is None and waited >= self._hedge.delay(upstream.health):
+            upstream.health.record_failure()
+        else:
+            upstream.health.release_trial()
+
+
+__all__ = ["Fetched", "Resource", "Upstream", "UpstreamPool", "UpstreamSpec"]

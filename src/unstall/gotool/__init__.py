@@ -1,0 +1,1 @@
+"""The go toolchain: its environment, and running it behind the local proxy."""

@@ -1,0 +1,101 @@
+"""Serving an ASGI app on an ephemeral loopback port, and running go against it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import socket
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+
+import uvicorn
+from starlette.types import ASGIApp
+
+_STARTUP_DEADLINE = 30.0
+
+
+class _QuietServer(uvicorn.Server):
+    """A uvicorn server that leaves signals alone: the caller owns Ctrl-C and SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@contextlib.asynccontextmanager
+async def serve_on_loopback(app: ASGIApp, host: str = "127.0.0.1") -> AsyncIterator[str]:
+    """Serve ``app`` on ``host`` with a kernel-chosen port; yield its base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        app,
+        log_level="error",
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=5,
+        # go opens many connections at once; the default backlog is plenty, but
+        # keep-alive must outlast go's pauses between requests.
+        timeout_keep_alive=30,
+    )
+    server = _QuietServer(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        async with asyncio.timeout(_STARTUP_DEADLINE):
+            while not server.started:
+                if task.done():
+                    task.result()
+                    raise RuntimeError("the local proxy stopped during start-up")
+                await asyncio.sleep(0.01)
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(10):
+                await task
+        sock.close()
+
+
+async def run_go(
+    go: str,
+    args: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    on_stderr_line: Callable[[str], None] | None = None,
+) -> int:
+    """Run go with ``args``; stdin and stdout are inherited, stderr too unless a line
+    callback takes it (so a live progress display can print go's lines above itself).
+    Ctrl-C and SIGTERM are forwarded to go; its exit code is returned."""
+    process = await asyncio.create_subprocess_exec(
+        go,
+        *args,
+        env=dict(env),
+        stderr=asyncio.subprocess.PIPE if on_stderr_line else None,
+    )
+    loop = asyncio.get_running_loop()
+    forwarded = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, _forward, process, signum)
+            forwarded.append(signum)
+    try:
+        if on_stderr_line is not None and process.stderr is not None:
+            async for raw in process.stderr:
+                on_stderr_line(raw.decode("utf-8", "replace").rstrip("\n"))
+        return await process.wait()
+    finally:
+        for signum in forwarded:
+            loop.remove_signal_handler(signum)
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+def _forward(process: asyncio.subprocess.Process, signum: int) -> None:
+    if process.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signum)
+
+
+__all__ = ["run_go", "serve_on_loopback"]

@@ -1,0 +1,1 @@
+"""The httpx client factory, phase timing, and the one boundary that translates httpx errors."""

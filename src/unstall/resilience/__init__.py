@@ -1,0 +1,1 @@
+"""Timeouts, backoff, retry budget, hedging and health: the only code that sleeps or re-issues."""
