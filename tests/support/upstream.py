@@ -61,7 +61,12 @@ _START_TIMEOUT: Final = 10.0
 
 @dataclass(frozen=True)
 class RequestRecord:
-    """One request as the server saw it; ``status`` None when nothing was answered."""
+    """One request as the server saw it.
+
+    ``status`` is what was (or began to be) answered, None when the fault answered
+    nothing; ``fault`` is the repr of the fault applied; ``time`` is ``time.monotonic()``
+    on arrival.
+    """
 
     method: str
     path: str
@@ -117,6 +122,7 @@ class FakeUpstream:
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._held: list[socket.socket] = []
+        self._stopped = False
 
     # -- public API --------------------------------------------------------
 
@@ -163,7 +169,9 @@ class FakeUpstream:
             self._rules.clear()
 
     def start(self) -> FakeUpstream:
-        """Bind and start serving; returns self."""
+        """Bind and start serving; returns self. A stopped server cannot start again."""
+        if self._stopped:
+            raise RuntimeError("a stopped fake upstream cannot be restarted; make a new one")
         if self._port is not None:
             return self
         if self.mode == "refuse":
@@ -190,6 +198,7 @@ class FakeUpstream:
 
     def stop(self) -> None:
         """Close the listener and every connection, blackholed and stalled ones too."""
+        self._stopped = True
         for held in self._held:
             held.close()
         self._held.clear()

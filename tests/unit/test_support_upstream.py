@@ -6,6 +6,7 @@ each failure from the client's side (raw sockets, httpx, the real go).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import socket
@@ -174,6 +175,15 @@ def test_range_resumes_with_206_and_the_right_bytes(
         assert stale.content == full
         beyond = client.get(server.url + BIG_ZIP, headers={"Range": f"bytes={len(full)}-"})
         assert beyond.status_code == 416
+
+
+def test_async_code_can_use_it(big_set: ModuleSet) -> None:
+    async def fetch() -> tuple[int, int]:
+        async with FakeUpstream(big_set) as server, httpx.AsyncClient(timeout=HANG) as client:
+            answer = await client.get(server.url + BIG_ZIP)
+            return answer.status_code, len(answer.content)
+
+    assert asyncio.run(fetch()) == (200, len(big_set.modules()[0].zip_bytes))
 
 
 # -- faults, one request at a time ---------------------------------------------------

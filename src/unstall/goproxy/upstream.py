@@ -209,8 +209,9 @@ class UpstreamPool:
             last: list[FetchError] = []
 
             async def attempt(number: int) -> tuple[T, str]:
-                if number > 1 and upstream.health.state is BreakerState.OPEN and last:
-                    # The breaker opened while we backed off: stop hammering this one.
+                if number > 1 and last and self._given_up(upstream):
+                    # The breaker opened while we backed off and others can serve:
+                    # stop hammering this one.
                     raise FetchError(
                         f"assumed offline; last error: {last[-1].message}",
                         cause=last[-1].cause,
@@ -314,6 +315,12 @@ class UpstreamPool:
                         error=detail,
                     )
                 )
+
+    def _given_up(self, upstream: Upstream) -> bool:
+        """Assumed offline while another upstream is not: retrying here only adds load."""
+        if upstream.health.state is not BreakerState.OPEN:
+            return False
+        return any(u is not upstream and u.health.available for u in self.upstreams)
 
     def _note_cancelled(self, upstream: Upstream, report: AttemptReport) -> None:
         """A hedge won: if this attempt never saw a first byte within the hedge delay, it

@@ -24,6 +24,10 @@ def _chain(exc: BaseException) -> list[BaseException]:
     return seen
 
 
+def _describe(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__
+
+
 def translate(exc: Exception, *, phase: str, upstream: str) -> FetchError:
     """Map a transport exception raised during ``phase`` to the error tree."""
     chain = _chain(exc)
@@ -58,7 +62,9 @@ def translate(exc: Exception, *, phase: str, upstream: str) -> FetchError:
     )
     if reset:
         return ConnectionFailed(
-            f"connection reset during {phase}: {exc}", cause="tcp-reset", upstream=upstream
+            f"connection reset during {phase}: {_describe(exc)}",
+            cause="tcp-reset",
+            upstream=upstream,
         )
     if isinstance(exc, httpx.RemoteProtocolError) and phase == "body":
         return ConnectionFailed(
@@ -70,7 +76,7 @@ def translate(exc: Exception, *, phase: str, upstream: str) -> FetchError:
     if isinstance(exc, httpx.TransportError):
         cause = "transfer-truncated" if phase == "body" else "tcp-reset"
         return ConnectionFailed(
-            f"{type(exc).__name__} during {phase}: {exc or 'closed'}",
+            f"{type(exc).__name__} during {phase}: {_describe(exc)}",
             cause=cause,
             upstream=upstream,
         )

@@ -57,7 +57,7 @@ def test_escape_leaves_lower_case_alone(text: str) -> None:
 
 
 def test_escape_examples() -> None:
-    assert escape("github.com/Azure/azure-sdk") == "github.com/!azure/azure-sdk"
+    assert escape("fixture.test/Azure/azure-sdk") == "fixture.test/!azure/azure-sdk"
     assert escape("v1.0.0-RC1") == "v1.0.0-!r!c1"
     assert unescape("fixture.test/!my!lib") == "fixture.test/MyLib"
 

@@ -1,0 +1,206 @@
+"""`unstall go` as a user runs it: the real go, real loopback upstreams that misbehave.
+
+Each scenario runs plain go against the same upstreams first (bounded, since go
+hangs on a silent upstream) and asserts it did not succeed, then runs
+`unstall go` and asserts it did, with verified content in the module cache.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+
+from tests.support.faults import ResetBody, Trickle
+from tests.support.gocmd import GoEnvFactory, GoTimedOut, run_go
+from tests.support.modfactory import FixtureGraph, ModuleSet, make_module, write_main_module
+from tests.support.upstream import UpstreamPool
+from unstall.goproxy.paths import escape
+
+UNSTALL = str(Path(sys.executable).with_name("unstall"))
+PLAIN_GO_BOUND = 20.0
+UNSTALL_BOUND = 180.0
+FAST_ENV = {
+    "UNSTALL_TIMEOUTS__FIRST_BYTE": "3",
+    "UNSTALL_TIMEOUTS__STALL": "2",
+    "UNSTALL_HEDGE__INITIAL": "0.5",
+    "UNSTALL_RETRY__BACKOFF_BASE": "0.05",
+}
+
+
+def _unstall(
+    args: list[str], *, cwd: Path, env: Mapping[str, str], timeout: float = UNSTALL_BOUND
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [UNSTALL, *args],
+        cwd=cwd,
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def _main_module(tmp: Path, graph: FixtureGraph) -> Path:
+    main = tmp / "main"
+    main.mkdir()
+    write_main_module(main, "example.test/main", graph.direct, all_modules=graph.closure)
+    return main
+
+
+def _env(go_env: GoEnvFactory, goproxy: str, tmp: Path) -> dict[str, str]:
+    env = go_env(goproxy, {"GOSUMDB": "off"})
+    env.update(FAST_ENV)
+    env["UNSTALL_HOME"] = str(tmp / "unstall-home")
+    return env
+
+
+def _assert_plain_go_fails(args: list[str], cwd: Path, env: Mapping[str, str]) -> None:
+    try:
+        result = run_go(args, cwd=cwd, env=env, timeout=PLAIN_GO_BOUND)
+    except GoTimedOut:
+        return
+    assert result.returncode != 0, "plain go unexpectedly succeeded"
+
+
+def _assert_cache_verified(main: Path, env: Mapping[str, str], graph: FixtureGraph) -> None:
+    download = Path(env["GOMODCACHE"]) / "cache" / "download"
+    for module in graph.closure:
+        stem = download / escape(module.path) / "@v" / module.version
+        assert Path(f"{stem}.zip").read_bytes() == module.zip_bytes
+    verified = run_go(["mod", "verify"], cwd=main, env={**env, "GOPROXY": "off"}, timeout=120)
+    assert verified.returncode == 0, verified.stderr
+    assert "all modules verified" in verified.stdout
+
+
+def test_unstall_go_succeeds_where_go_hangs_on_a_silent_mirror(
+    tmp_path: Path,
+    go_env: GoEnvFactory,
+    upstream_factory: UpstreamPool,
+    fixture_graph: FixtureGraph,
+) -> None:
+    silent = upstream_factory(fixture_graph.modules, mode="blackhole")
+    healthy = upstream_factory(fixture_graph.modules)
+    main = _main_module(tmp_path, fixture_graph)
+    goproxy = f"{silent.url}|{healthy.url}"
+    _assert_plain_go_fails(["mod", "download"], main, _env(go_env, goproxy, tmp_path / "p"))
+
+    env = _env(go_env, goproxy, tmp_path / "u")
+    report = tmp_path / "report.json"
+    result = _unstall(["go", "--report-json", str(report), "mod", "download"], cwd=main, env=env)
+    assert result.returncode == 0, result.stderr
+    _assert_cache_verified(main, env, fixture_graph)
+    document = json.loads(report.read_text())
+    zips = [a for a in document["artifacts"] if a["kind"] == "zip"]
+    assert len(zips) == len(fixture_graph.closure)
+    assert {a["upstream"] for a in zips} == {healthy.url}
+    assert all(a["outcome"] == "ok" for a in document["artifacts"])
+
+    built = _unstall(["go", "build", "-o", os.devnull, "."], cwd=main, env=env)
+    assert built.returncode == 0, built.stderr
+
+
+def test_unstall_go_build_survives_resets_that_break_plain_go(
+    tmp_path: Path,
+    go_env: GoEnvFactory,
+    upstream_factory: UpstreamPool,
+    fixture_graph: FixtureGraph,
+) -> None:
+    flaky = upstream_factory(fixture_graph.modules)
+    for module in fixture_graph.closure:
+        # Twice per zip: once for plain go, once for unstall.
+        flaky.add_fault(f"*/{escape(module.path)}/@v/*.zip", ResetBody(after_bytes=-1), times=2)
+    main = _main_module(tmp_path, fixture_graph)
+    _assert_plain_go_fails(["build", "./..."], main, _env(go_env, flaky.url, tmp_path / "p"))
+
+    env = _env(go_env, flaky.url, tmp_path / "u")
+    result = _unstall(["go", "build", "-o", os.devnull, "."], cwd=main, env=env)
+    assert result.returncode == 0, result.stderr
+    _assert_cache_verified(main, env, fixture_graph)
+
+
+def test_failure_is_explained_with_layer_cause_and_fix(
+    tmp_path: Path,
+    go_env: GoEnvFactory,
+    upstream_factory: UpstreamPool,
+    fixture_graph: FixtureGraph,
+) -> None:
+    refused = upstream_factory(fixture_graph.modules, mode="refuse")
+    main = _main_module(tmp_path, fixture_graph)
+    env = _env(go_env, refused.url, tmp_path)
+    result = _unstall(["go", "mod", "download"], cwd=main, env=env)
+    assert result.returncode == 1  # go's own exit code
+    assert "tcp-refused" in result.stderr
+    assert "fix:" in result.stderr
+
+
+def test_go_exit_code_and_output_pass_through(
+    tmp_path: Path, go_env: GoEnvFactory, upstream_factory: UpstreamPool
+) -> None:
+    upstream = upstream_factory(ModuleSet())
+    env = _env(go_env, upstream.url, tmp_path)
+    result = _unstall(["go", "env", "GOTOOLCHAIN"], cwd=tmp_path, env=env)
+    assert result.returncode == 0
+    assert result.stdout.strip() == "local"
+    bad = _unstall(["go", "no-such-go-command"], cwd=tmp_path, env=env)
+    assert bad.returncode == 2
+    assert "unknown command" in bad.stderr
+
+
+def test_kill_9_mid_download_leaves_no_partial_artifact(
+    tmp_path: Path, go_env: GoEnvFactory, upstream_factory: UpstreamPool
+) -> None:
+    big = make_module("fixture.test/huge", "v1.0.0", payload_size=2 << 20, seed=5)
+    modules = ModuleSet([big])
+    slow = upstream_factory(modules)
+    slow.add_fault("*.zip", Trickle(chunk_bytes=16 * 1024, interval=0.05), times=1)
+    main = tmp_path / "main"
+    main.mkdir()
+    write_main_module(main, "example.test/main", [big])
+    env = _env(go_env, slow.url, tmp_path)
+    process = subprocess.Popen(
+        [UNSTALL, "go", "--quiet", "mod", "download"],
+        cwd=main,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while slow.count("*.zip") == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.0)  # some of the trickled body has arrived
+    assert process.poll() is None, "download finished before it could be interrupted"
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(30)
+
+    store = Path(env["UNSTALL_HOME"]) / "cache"
+    zip_name = f"{big.version}.zip"
+    stored = store / escape(big.path) / "@v" / zip_name
+    assert not stored.exists()
+    cached = Path(env["GOMODCACHE"]) / "cache" / "download" / escape(big.path) / "@v" / zip_name
+    assert not cached.exists()
+
+    result = _unstall(["go", "mod", "download"], cwd=main, env=env)
+    assert result.returncode == 0, result.stderr
+    assert stored.read_bytes() == big.zip_bytes
+    assert cached.read_bytes() == big.zip_bytes
+
+
+@pytest.mark.parametrize("goproxy", ["off", "direct"])
+def test_no_proxy_configured_runs_go_unchanged(
+    tmp_path: Path, go_env: GoEnvFactory, goproxy: str
+) -> None:
+    env = _env(go_env, goproxy, tmp_path)
+    result = _unstall(["go", "env", "GOPROXY"], cwd=tmp_path, env=env)
+    assert result.returncode == 0
+    assert result.stdout.strip() == goproxy
+    assert "names no module proxy" in result.stderr
