@@ -26,6 +26,7 @@ def root(version: Annotated[bool, VersionOption] = False) -> None:
 
 app.command(
     "go",
+    options_metavar="[OPTIONS] GO_ARGS...",
     context_settings={
         "allow_extra_args": True,
         "ignore_unknown_options": True,
