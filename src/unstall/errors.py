@@ -182,9 +182,14 @@ class NotFound(FetchError):
 
 
 class UpstreamRejected(FetchError):
-    """A 4xx other than 404/410: the upstream definitively refused."""
+    """A 4xx other than 404/410: the upstream definitively refused; go gets the same status."""
 
     default_cause = "http-client-error"
+
+    def __init__(self, message: str, *, status: int = 400, upstream: str | None = None) -> None:
+        super().__init__(message, upstream=upstream)
+        self.status = status
+        self.http_status = status
 
 
 class BudgetExhausted(FetchError):
@@ -229,8 +234,8 @@ class ArtifactFailed(FetchError):
         if self.reasons and all(isinstance(r, NotFound) for r in self.reasons):
             statuses = {r.http_status for r in self.reasons}
             self.http_status = 410 if statuses == {410} else 404
-        elif any(isinstance(r, IntegrityError) for r in self.reasons):
-            self.http_status = 502
+        elif isinstance(decisive, UpstreamRejected):
+            self.http_status = decisive.http_status
 
     @property
     def not_found(self) -> bool:

@@ -30,6 +30,7 @@ from tests.support.upstream import UpstreamPool
 from unstall.events import BreakerChanged, HedgeStarted, IntegrityViolation, RetryScheduled
 from unstall.goproxy.hashes import GoSum, parse_gosum_line
 from unstall.goproxy.paths import escape
+from unstall.goproxy.upstream import UpstreamSpec
 
 BIG = 256 * 1024
 
@@ -311,8 +312,9 @@ def test_retry_budget_caps_load_on_a_failing_upstream(
         "breaker": {"failures": 1000},
     }
     with running_engine(tmp_path, [failing.url], overrides=overrides) as engine:
-        for module in modules.modules():
-            assert _get(engine.url + _mod_path(module)).status_code == 502
+        answers = [_get(engine.url + _mod_path(module)) for module in modules.modules()]
+    assert all(a.status_code == 502 for a in answers)
+    assert "retry-budget-exhausted" in answers[-1].text
     # Without a budget this would be 30 * 10 = 300 requests.
     assert failing.count("*") <= 30 + 5 + 0.2 * 30 + 1
 
@@ -352,3 +354,25 @@ def test_malformed_requests_get_400_and_reach_no_upstream(
             assert answer.status_code == 400, path
             assert answer.headers["content-type"].startswith("text/plain")
     assert upstream.requests == []
+
+
+def test_definitive_refusal_ends_a_comma_list_but_not_a_pipe_list(
+    tmp_path: Path, upstream_factory: UpstreamPool
+) -> None:
+    module = _module(payload=0)
+    modules = ModuleSet([module])
+    refusing = upstream_factory(modules)
+    refusing.add_fault("*.mod", Status(403, body="forbidden here"), times=None)
+    backup = upstream_factory(modules)
+    comma = [UpstreamSpec(refusing.url, fallthrough_on_error=False), UpstreamSpec(backup.url)]
+    with running_engine(tmp_path / "comma", comma) as engine:
+        answer = _get(engine.url + _mod_path(module))
+        assert answer.status_code == 403
+        assert "forbidden here" in answer.text
+    assert backup.count("*.mod") == 0
+    pipe = [UpstreamSpec(refusing.url, fallthrough_on_error=True), UpstreamSpec(backup.url)]
+    with running_engine(tmp_path / "pipe", pipe) as engine:
+        answer = _get(engine.url + _mod_path(module))
+        assert answer.status_code == 200
+        assert answer.content == module.gomod
+    assert refusing.count("*.mod") == 2  # a refusal is final: never retried on the same one

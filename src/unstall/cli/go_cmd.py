@@ -118,7 +118,9 @@ def go_command(
         recorder.finish(exit_code)
         if report_json is not None:
             summary.write_json(report_json, run_id=recorder.run_id, exit_code=exit_code)
-    if summary.failed and not quiet:
+    # go probes path prefixes and alternatives it does not need; failures matter only
+    # when go itself failed.
+    if exit_code != 0 and summary.failed and not quiet:
         err_console.print(f"unstall: {len(summary.failed)} artifact(s) failed:", markup=False)
         for line in summary.failure_lines():
             err_console.print(f"  {line}", markup=False)

@@ -43,7 +43,7 @@ def translate(exc: Exception, *, phase: str, upstream: str) -> FetchError:
         label = {"connect": "connect", "tls": "tls", "first_byte": "first_byte"}.get(phase, "stall")
         return PhaseTimeout(label, 0.0, upstream=upstream)
     if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
-        return UpstreamRejected(str(exc), cause="http-client-error", upstream=upstream)
+        return UpstreamRejected(str(exc), status=502, upstream=upstream)
     if any(isinstance(e, ConnectionRefusedError) for e in chain) or "refused" in text:
         return ConnectionFailed(
             f"connection refused: {exc}", cause="tcp-refused", upstream=upstream

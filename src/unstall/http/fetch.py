@@ -93,7 +93,7 @@ async def _check_status(response: httpx.Response, sink: BodySink, upstream: str)
             upstream=upstream,
             retry_after=_retry_after(response.headers.get("retry-after")),
         )
-    raise UpstreamRejected(reason, upstream=upstream)
+    raise UpstreamRejected(reason, status=status, upstream=upstream)
 
 
 def _accept_range(response: httpx.Response, sink: BodySink, upstream: str) -> None:

@@ -14,7 +14,7 @@ from tenacity import (
 )
 
 from unstall.config import RetrySettings
-from unstall.errors import TransientError, UpstreamBusy
+from unstall.errors import BudgetExhausted, TransientError, UpstreamBusy
 from unstall.resilience.budget import RetryBudget
 
 T = TypeVar("T")
@@ -50,9 +50,15 @@ class RetryPolicy:
         """Call ``attempt(n)`` for n = 1, 2, ...; re-raise the last error when giving up."""
         budget.record_request()
 
+        refused = False
+
         def out_of_attempts(state: RetryCallState) -> bool:
             # Evaluated only once a retry is wanted, so a token is spent only on a real retry.
-            return state.attempt_number >= self._settings.attempts or not budget.try_spend()
+            nonlocal refused
+            if state.attempt_number >= self._settings.attempts:
+                return True
+            refused = not budget.try_spend()
+            return refused
 
         def before_sleep(state: RetryCallState) -> None:
             error = state.outcome.exception() if state.outcome else None
@@ -68,9 +74,17 @@ class RetryPolicy:
             before_sleep=before_sleep,
             reraise=True,
         )
-        async for state in retrying:
-            with state:
-                return await attempt(state.retry_state.attempt_number)
+        try:
+            async for state in retrying:
+                with state:
+                    return await attempt(state.retry_state.attempt_number)
+        except TransientError as error:
+            if refused:
+                raise BudgetExhausted(
+                    f"retry budget exhausted; last error: {error.message}",
+                    upstream=error.upstream,
+                ) from error
+            raise
         raise AssertionError("tenacity ended without an outcome")  # pragma: no cover
 
 
