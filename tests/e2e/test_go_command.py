@@ -193,6 +193,11 @@ def test_kill_9_mid_download_leaves_no_partial_artifact(
     assert result.returncode == 0, result.stderr
     assert stored.read_bytes() == big.zip_bytes
     assert cached.read_bytes() == big.zip_bytes
+    # The second run continued where the killed one stopped instead of starting over.
+    resumed = [r for r in slow.requests if r.path.endswith(".zip")][-1]
+    assert resumed.headers.get("range", "").startswith("bytes=")
+    assert resumed.status == 206
+    assert not list((store / ".incoming").iterdir())
 
 
 @pytest.mark.parametrize("goproxy", ["off", "direct"])

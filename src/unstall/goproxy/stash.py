@@ -143,9 +143,13 @@ class Stash:
                 path = self.store.commit_file(artifact, sink.path)
                 return Served(content_type, path=path, upstream=upstream)
 
-            zipped = await self.pool.fetch(
-                resource, lambda: FileSink(self.store.temp_file(artifact), limit), verify_file
-            )
+            def new_file(upstream: str) -> FileSink:
+                partial, meta = self.store.partial(artifact, upstream)
+                resumable = FileSink.open(partial, limit, meta=meta)
+                return resumable or FileSink(self.store.temp_file(artifact), limit)
+
+            zipped = await self.pool.fetch(resource, new_file, verify_file)
+            self.store.drop_partials(artifact)
             return zipped.value, zipped
 
         async def verify_memory(sink: MemorySink, upstream: str) -> Served:
@@ -160,7 +164,9 @@ class Stash:
                 self.store.commit_bytes(artifact, data)
             return Served(content_type, data=data, upstream=upstream)
 
-        fetched = await self.pool.fetch(resource, lambda: MemorySink(limit), verify_memory)
+        fetched = await self.pool.fetch(
+            resource, lambda _upstream: MemorySink(limit), verify_memory
+        )
         return fetched.value, fetched
 
     def _stale_list(self, artifact: Artifact) -> Served | None:
@@ -221,7 +227,7 @@ class Stash:
                 return Served("text/plain; charset=utf-8", data=sink.getvalue(), upstream=upstream)
 
             fetched = await self.pool.fetch(
-                resource, lambda: MemorySink(_SUMDB_MAX_BYTES), keep, among=supporting
+                resource, lambda _upstream: MemorySink(_SUMDB_MAX_BYTES), keep, among=supporting
             )
             return fetched.value
 
@@ -253,7 +259,9 @@ class Stash:
             return True
 
         try:
-            await self.pool.fetch(resource, lambda: MemorySink(4096), accept, among=[upstream])
+            await self.pool.fetch(
+                resource, lambda _upstream: MemorySink(4096), accept, among=[upstream]
+            )
         except ArtifactFailed:
             return False
         return True

@@ -9,6 +9,7 @@ artifact under a served name. The directory also works as ``GOPROXY=file://DIR``
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 import time
@@ -64,6 +65,20 @@ class DiskStore:
         )
         os.close(fd)
         return Path(name)
+
+    def partial(self, artifact: Artifact, upstream: str) -> tuple[Path, Path]:
+        """Where a resumable download of ``artifact`` from ``upstream`` keeps its bytes
+        and its validator; names are hashes, never served, swept after a day."""
+        key = hashlib.sha256(artifact.escaped_path.encode()).hexdigest()[:24]
+        source = hashlib.sha256(upstream.encode()).hexdigest()[:12]
+        stem = self.incoming / f"{key}-{source}"
+        return stem.with_suffix(".partial"), stem.with_suffix(".meta")
+
+    def drop_partials(self, artifact: Artifact) -> None:
+        """Remove every upstream's partial download of an artifact that is now stored."""
+        key = hashlib.sha256(artifact.escaped_path.encode()).hexdigest()[:24]
+        for leftover in self.incoming.glob(f"{key}-*"):
+            leftover.unlink(missing_ok=True)
 
     def commit_file(self, artifact: Artifact, temp: Path) -> Path:
         """Publish a complete, fsynced, verified temp file under its name, atomically.

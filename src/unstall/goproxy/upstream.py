@@ -12,6 +12,7 @@ import httpx
 from unstall.config import Settings
 from unstall.errors import (
     ArtifactFailed,
+    ConnectionFailed,
     FetchError,
     IntegrityError,
     NotFound,
@@ -152,7 +153,7 @@ class UpstreamPool:
     async def fetch(
         self,
         resource: Resource,
-        new_sink: Callable[[], S],
+        new_sink: Callable[[str], S],
         verify: Verifier[S, T],
         *,
         among: Sequence[Upstream] | None = None,
@@ -198,14 +199,14 @@ class UpstreamPool:
         self,
         upstream: Upstream,
         resource: Resource,
-        new_sink: Callable[[], S],
+        new_sink: Callable[[str], S],
         verify: Verifier[S, T],
         tally: _Tally,
         *,
         hedge: bool,
     ) -> Callable[[LaneSignals], Awaitable[tuple[T, str]]]:
         async def lane(signals: LaneSignals) -> tuple[T, str]:
-            sink = new_sink()
+            sink = new_sink(upstream.name)
             last: list[FetchError] = []
 
             async def attempt(number: int) -> tuple[T, str]:
@@ -230,12 +231,19 @@ class UpstreamPool:
                     RetryScheduled(resource.key, upstream.name, number + 1, delay, error.cause)
                 )
 
+            keep = False
             try:
-                return await self._retry.call(attempt, budget=upstream.budget, on_retry=on_retry)
+                result = await self._retry.call(attempt, budget=upstream.budget, on_retry=on_retry)
+            except FetchError as error:
+                # A transient failure may be resumed by a later run; bad bytes may not.
+                keep = not isinstance(error, IntegrityError)
+                raise
+            except asyncio.CancelledError:
+                keep = True  # a lost hedge or an interrupted run: resumable later
+                raise
             finally:
-                discard = getattr(sink, "discard", None)
-                if callable(discard):
-                    discard()
+                sink.close(keep=keep)
+            return result
 
         return lane
 
@@ -278,10 +286,18 @@ class UpstreamPool:
                 outcome, cause, detail = "error", error.cause, error.message
                 raise
             except IntegrityError as error:
-                upstream.health.record_failure()
-                signals.attempt_failed()
                 sink.reset()
+                signals.attempt_failed()
                 outcome, cause, detail = "error", error.cause, error.message
+                if report.resumed_from:
+                    # Bytes from an earlier response plus this one did not verify: start
+                    # over once rather than blame the upstream.
+                    raise ConnectionFailed(
+                        f"resumed download failed verification ({error.message}); starting over",
+                        cause="transfer-truncated",
+                        upstream=upstream.name,
+                    ) from error
+                upstream.health.record_failure()
                 self._bus.publish(
                     IntegrityViolation(resource.key, upstream.name, error.cause, error.message)
                 )
