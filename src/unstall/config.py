@@ -107,11 +107,12 @@ def default_paths(env: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
-def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+def merge_layers(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """``extra`` over ``base``, merging nested tables key by key."""
     merged = dict(base)
     for key, value in extra.items():
         if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
+            merged[key] = merge_layers(merged[key], value)
         else:
             merged[key] = value
     return merged
@@ -158,7 +159,7 @@ def load_settings(
         _from_env(env),
         dict(overrides or {}),
     ):
-        data = _merge(data, layer)
+        data = merge_layers(data, layer)
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
@@ -177,4 +178,5 @@ __all__ = [
     "TimeoutSettings",
     "default_paths",
     "load_settings",
+    "merge_layers",
 ]

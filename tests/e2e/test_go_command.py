@@ -11,20 +11,19 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 
+from tests.support.cli import UNSTALL, run_unstall
 from tests.support.faults import ResetBody, Trickle
 from tests.support.gocmd import GoEnvFactory, GoTimedOut, run_go
 from tests.support.modfactory import FixtureGraph, ModuleSet, make_module, write_main_module
 from tests.support.upstream import UpstreamPool
 from unstall.goproxy.paths import escape
 
-UNSTALL = str(Path(sys.executable).with_name("unstall"))
 PLAIN_GO_BOUND = 20.0
 UNSTALL_BOUND = 180.0
 FAST_ENV = {
@@ -33,20 +32,6 @@ FAST_ENV = {
     "UNSTALL_HEDGE__INITIAL": "0.5",
     "UNSTALL_RETRY__BACKOFF_BASE": "0.05",
 }
-
-
-def _unstall(
-    args: list[str], *, cwd: Path, env: Mapping[str, str], timeout: float = UNSTALL_BOUND
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [UNSTALL, *args],
-        cwd=cwd,
-        env=dict(env),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def _main_module(tmp: Path, graph: FixtureGraph) -> Path:
@@ -95,7 +80,7 @@ def test_unstall_go_succeeds_where_go_hangs_on_a_silent_mirror(
 
     env = _env(go_env, goproxy, tmp_path / "u")
     report = tmp_path / "report.json"
-    result = _unstall(["go", "--report-json", str(report), "mod", "download"], cwd=main, env=env)
+    result = run_unstall(["go", "--report-json", str(report), "mod", "download"], cwd=main, env=env)
     assert result.returncode == 0, result.stderr
     _assert_cache_verified(main, env, fixture_graph)
     document = json.loads(report.read_text())
@@ -104,7 +89,7 @@ def test_unstall_go_succeeds_where_go_hangs_on_a_silent_mirror(
     assert {a["upstream"] for a in zips} == {healthy.url}
     assert all(a["outcome"] == "ok" for a in document["artifacts"])
 
-    built = _unstall(["go", "build", "-o", os.devnull, "."], cwd=main, env=env)
+    built = run_unstall(["go", "build", "-o", os.devnull, "."], cwd=main, env=env)
     assert built.returncode == 0, built.stderr
 
 
@@ -122,7 +107,7 @@ def test_unstall_go_build_survives_resets_that_break_plain_go(
     _assert_plain_go_fails(["build", "./..."], main, _env(go_env, flaky.url, tmp_path / "p"))
 
     env = _env(go_env, flaky.url, tmp_path / "u")
-    result = _unstall(["go", "build", "-o", os.devnull, "."], cwd=main, env=env)
+    result = run_unstall(["go", "build", "-o", os.devnull, "."], cwd=main, env=env)
     assert result.returncode == 0, result.stderr
     _assert_cache_verified(main, env, fixture_graph)
 
@@ -136,7 +121,7 @@ def test_failure_is_explained_with_layer_cause_and_fix(
     refused = upstream_factory(fixture_graph.modules, mode="refuse")
     main = _main_module(tmp_path, fixture_graph)
     env = _env(go_env, refused.url, tmp_path)
-    result = _unstall(["go", "mod", "download"], cwd=main, env=env)
+    result = run_unstall(["go", "mod", "download"], cwd=main, env=env)
     assert result.returncode == 1  # go's own exit code
     assert "tcp-refused" in result.stderr
     assert "fix:" in result.stderr
@@ -147,10 +132,10 @@ def test_go_exit_code_and_output_pass_through(
 ) -> None:
     upstream = upstream_factory(ModuleSet())
     env = _env(go_env, upstream.url, tmp_path)
-    result = _unstall(["go", "env", "GOTOOLCHAIN"], cwd=tmp_path, env=env)
+    result = run_unstall(["go", "env", "GOTOOLCHAIN"], cwd=tmp_path, env=env)
     assert result.returncode == 0
     assert result.stdout.strip() == "local"
-    bad = _unstall(["go", "no-such-go-command"], cwd=tmp_path, env=env)
+    bad = run_unstall(["go", "no-such-go-command"], cwd=tmp_path, env=env)
     assert bad.returncode == 2
     assert "unknown command" in bad.stderr
 
@@ -189,7 +174,7 @@ def test_kill_9_mid_download_leaves_no_partial_artifact(
     cached = Path(env["GOMODCACHE"]) / "cache" / "download" / escape(big.path) / "@v" / zip_name
     assert not cached.exists()
 
-    result = _unstall(["go", "mod", "download"], cwd=main, env=env)
+    result = run_unstall(["go", "mod", "download"], cwd=main, env=env)
     assert result.returncode == 0, result.stderr
     assert stored.read_bytes() == big.zip_bytes
     assert cached.read_bytes() == big.zip_bytes
@@ -205,7 +190,7 @@ def test_no_proxy_configured_runs_go_unchanged(
     tmp_path: Path, go_env: GoEnvFactory, goproxy: str
 ) -> None:
     env = _env(go_env, goproxy, tmp_path)
-    result = _unstall(["go", "env", "GOPROXY"], cwd=tmp_path, env=env)
+    result = run_unstall(["go", "env", "GOPROXY"], cwd=tmp_path, env=env)
     assert result.returncode == 0
     assert result.stdout.strip() == goproxy
     assert "names no module proxy" in result.stderr

@@ -3,32 +3,14 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-from collections.abc import Mapping
 from pathlib import Path
 
+from tests.support.cli import run_unstall
 from tests.support.faults import ResetBody, WrongContent
 from tests.support.gocmd import GoEnvFactory, run_go
 from tests.support.modfactory import FixtureGraph, make_module, write_main_module
 from tests.support.upstream import UpstreamPool
 from unstall.goproxy.paths import escape
-
-UNSTALL = str(Path(sys.executable).with_name("unstall"))
-
-
-def _unstall(
-    args: list[str], *, cwd: Path, env: Mapping[str, str]
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [UNSTALL, *args],
-        cwd=cwd,
-        env=dict(env),
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
 
 
 def _setup(
@@ -53,7 +35,7 @@ def test_bundle_builds_with_no_network(
     flaky.add_fault("*.zip", ResetBody(after_bytes=-1), times=3)
     main, env = _setup(tmp_path, go_env, flaky.url, fixture_graph)
     bundle = tmp_path / "bundle"
-    result = _unstall(
+    result = run_unstall(
         ["prefetch", "--go-sum", "go.sum", "--bundle", str(bundle)], cwd=main, env=env
     )
     assert result.returncode == 0, result.stderr
@@ -77,7 +59,7 @@ def test_prefetch_into_module_cache_then_go_builds_offline(
 ) -> None:
     upstream = upstream_factory(fixture_graph.modules)
     main, env = _setup(tmp_path, go_env, upstream.url, fixture_graph)
-    result = _unstall(["prefetch"], cwd=main, env=env)
+    result = run_unstall(["prefetch"], cwd=main, env=env)
     assert result.returncode == 0, result.stderr
     built = run_go(
         ["build", "-o", os.devnull, "."], cwd=main, env={**env, "GOPROXY": "off"}, timeout=180
@@ -101,7 +83,7 @@ def test_malformed_lines_are_reported_and_the_rest_still_downloads(
     lines.insert(3, "fixture.test/broken v1.0.0 md5:abc")
     gosum.write_text("\n".join(lines) + "\n")
     bundle = tmp_path / "bundle"
-    result = _unstall(["prefetch", "--bundle", str(bundle)], cwd=main, env=env)
+    result = run_unstall(["prefetch", "--bundle", str(bundle)], cwd=main, env=env)
     assert result.returncode == 1
     assert f"{gosum.name}:2:" in result.stderr
     assert f"{gosum.name}:4:" in result.stderr
@@ -124,7 +106,7 @@ def test_checksum_mismatch_fails_that_module_only(
     )
     main, env = _setup(tmp_path, go_env, lying.url, fixture_graph)
     bundle = tmp_path / "bundle"
-    result = _unstall(["prefetch", "--bundle", str(bundle)], cwd=main, env=env)
+    result = run_unstall(["prefetch", "--bundle", str(bundle)], cwd=main, env=env)
     assert result.returncode == 1
     assert victim.h1_zip in result.stderr
     assert impostor.h1_zip in result.stderr
@@ -137,7 +119,7 @@ def test_checksum_mismatch_fails_that_module_only(
 def test_missing_go_sum_is_a_usage_error(tmp_path: Path, go_env: GoEnvFactory) -> None:
     env = go_env("http://127.0.0.1:9")
     env["UNSTALL_HOME"] = str(tmp_path / "home")
-    result = _unstall(["prefetch", "--go-sum", "nope.sum"], cwd=tmp_path, env=env)
+    result = run_unstall(["prefetch", "--go-sum", "nope.sum"], cwd=tmp_path, env=env)
     assert result.returncode == 2
     assert "nope.sum" in result.stderr
     assert "fix:" in result.stderr

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from unstall.config import Settings, load_settings
+from unstall.config import Settings, load_settings, merge_layers
 from unstall.events import Event, EventBus
 from unstall.goproxy.engine import ProxyEngine
 from unstall.goproxy.hashes import GoSum
@@ -39,19 +39,9 @@ FAST: Mapping[str, Any] = {
 }
 
 
-def _merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
 def fast_settings(tmp: Path, overrides: Mapping[str, Any] | None = None) -> Settings:
     """Settings isolated under ``tmp`` with the FAST deadlines plus ``overrides``."""
-    layer = _merge(FAST, {"cache_dir": str(tmp / "cache"), **(overrides or {})})
+    layer = merge_layers(FAST, {"cache_dir": str(tmp / "cache"), **(overrides or {})})
     return load_settings(
         env={"UNSTALL_HOME": str(tmp / "home"), "HOME": str(tmp)},
         cwd=tmp,
