@@ -5,18 +5,25 @@ from __future__ import annotations
 import re
 from typing import Final
 
-_URL_CREDENTIALS: Final = re.compile(
-    r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s:@]*(:[^/\s@]*)?@"
+# Greedy up to the last '@' before the path: a raw '@' inside a password is hidden too.
+_URL_CREDENTIALS: Final = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s?#]*@")
+# Any key containing a secret-ish word: DB_PASSWORD=, private_token=, client_secret=...
+_KEY_VALUE: Final = re.compile(
+    r"(?i)([A-Za-z0-9_.-]*(?:password|passwd|pwd|token|secret|api[_-]?key)[A-Za-z0-9_.-]*)"
+    r"=([^&\s;]+)"
 )
-_KEY_VALUE: Final = re.compile(r"(?i)\b(password|passwd|pwd|token|secret|api[_-]?key)=([^&\s;]+)")
-_BEARER: Final = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
+# Only in an Authorization header: "Basic" alone is an ordinary word in TLS messages.
+_AUTHORIZATION: Final = re.compile(
+    r"(?i)\b((?:proxy-)?authorization\s*[:=]\s*(?:(?:bearer|basic|negotiate|ntlm|digest)\s+)?)"
+    r"[^\s,;]+"
+)
 
 
 def redact(text: str) -> str:
     """Replace credentials in ``text`` with ``***``."""
     text = _URL_CREDENTIALS.sub(lambda m: f"{m.group('scheme')}***@", text)
     text = _KEY_VALUE.sub(lambda m: f"{m.group(1)}=***", text)
-    return _BEARER.sub(lambda m: f"{m.group(1)} ***", text)
+    return _AUTHORIZATION.sub(lambda m: f"{m.group(1)}***", text)
 
 
 __all__ = ["redact"]

@@ -102,8 +102,10 @@ def parse_goproxy(value: str, *, mirrors: Sequence[str] = ()) -> ProxyList:
         previous_fallthrough = fallthrough
     known = {p.url.rstrip("/") for p in proxies}
     for mirror in mirrors:
-        if mirror.rstrip("/") not in known:
-            proxies.append(UpstreamSpec(mirror, fallthrough_on_error=True))
+        url = mirror if "://" in mirror else "https://" + mirror
+        if url.rstrip("/") not in known:
+            known.add(url.rstrip("/"))
+            proxies.append(UpstreamSpec(url, fallthrough_on_error=True))
     return ProxyList(tuple(proxies), tail, tail_fallthrough)
 
 
@@ -117,8 +119,9 @@ def match_prefix_patterns(patterns: str, path: str) -> bool:
         if len(elements) < depth:
             continue
         prefix = "/".join(elements[:depth])
-        # path.Match: '*' does not cross '/', which holds here since depths are equal.
-        if fnmatch.fnmatchcase(prefix, pattern):
+        # path.Match: '*' does not cross '/', which holds here since depths are equal;
+        # its negated class is '[^...]', fnmatch's is '[!...]'.
+        if fnmatch.fnmatchcase(prefix, pattern.replace("[^", "[!")):
             return True
     return False
 

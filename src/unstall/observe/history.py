@@ -7,6 +7,7 @@ hot path; :meth:`History.close` flushes what is left.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import sqlite3
 import time
@@ -50,20 +51,29 @@ def connect(path: Path) -> sqlite3.Connection:
     """Open (creating and migrating) the history database at ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     db = sqlite3.connect(path, timeout=30.0, isolation_level=None)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=NORMAL")
     db.execute("PRAGMA busy_timeout=30000")
-    version = int(db.execute("PRAGMA user_version").fetchone()[0])
-    for number, script in enumerate(_MIGRATIONS[version:], start=version + 1):
-        db.execute("BEGIN IMMEDIATE")
+    db.execute("PRAGMA synchronous=NORMAL")
+    # Switching to WAL answers "locked" at once (no busy wait) while another process
+    # does the same, and two processes must not run one migration twice: set-up runs
+    # under an exclusive lock on a sidecar file, which waits instead of failing.
+    with open(path.with_name(path.name + ".lock"), "a") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
         try:
-            for statement in _split(script):
-                db.execute(statement)
-            db.execute(f"PRAGMA user_version={number}")
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+            db.execute("PRAGMA journal_mode=WAL")
+            version = int(db.execute("PRAGMA user_version").fetchone()[0])
+            if version < len(_MIGRATIONS):
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    for number, script in enumerate(_MIGRATIONS[version:], start=version + 1):
+                        for statement in _split(script):
+                            db.execute(statement)
+                        db.execute(f"PRAGMA user_version={number}")
+                    db.execute("COMMIT")
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+        finally:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
     return db
 
 
