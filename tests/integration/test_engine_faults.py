@@ -376,3 +376,29 @@ def test_definitive_refusal_ends_a_comma_list_but_not_a_pipe_list(
         assert answer.status_code == 200
         assert answer.content == module.gomod
     assert refusing.count("*.mod") == 2  # a refusal is final: never retried on the same one
+
+
+def test_list_and_latest_are_served_stale_from_the_cache_when_upstreams_fail(
+    tmp_path: Path, upstream_factory: UpstreamPool
+) -> None:
+    older = make_module("fixture.test/lib", "v1.0.0")
+    newer = make_module("fixture.test/lib", "v1.1.0")
+    upstream = upstream_factory(ModuleSet([older, newer]))
+    base = f"/{escape(older.path)}/@v"
+    with running_engine(tmp_path, [upstream.url]) as engine:
+        for module in (older, newer):
+            assert _get(f"{engine.url}{base}/{module.version}.info").status_code == 200
+            assert _get(f"{engine.url}{base}/{module.version}.mod").status_code == 200
+        fresh = _get(f"{engine.url}{base}/list")
+        assert "x-unstall-stale" not in fresh.headers
+        upstream.add_fault("*", Status(503), times=None)
+        stale_list = _get(f"{engine.url}{base}/list")
+        assert stale_list.status_code == 200
+        assert stale_list.text.split() == ["v1.0.0", "v1.1.0"]
+        assert "x-unstall-stale" in stale_list.headers
+        latest = _get(f"{engine.url}/{escape(older.path)}/@latest")
+        assert latest.status_code == 200
+        assert latest.json()["Version"] == "v1.1.0"
+        assert "x-unstall-stale" in latest.headers
+        # Nothing cached for a module never seen: the failure is reported as it is.
+        assert _get(f"{engine.url}/fixture.test/other/@v/list").status_code == 502

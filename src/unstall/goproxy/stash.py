@@ -119,7 +119,7 @@ class Stash:
         try:
             served, fetched = await self._fetch(artifact, resource)
         except ArtifactFailed as failure:
-            stale = self._stale_list(artifact) if artifact.kind is Kind.LIST else None
+            stale = self._stale(artifact)
             self._finished(
                 artifact, started, None, 0, 0, 0, error=failure, outcome="stale" if stale else None
             )
@@ -169,12 +169,19 @@ class Stash:
         )
         return fetched.value, fetched
 
-    def _stale_list(self, artifact: Artifact) -> Served | None:
+    def _stale(self, artifact: Artifact) -> Served | None:
+        """When every upstream failed: the versions this cache holds, for list and @latest
+        (stale-if-error). Immutable artifacts never get here from the cache."""
         versions = self.store.versions(artifact.module)
-        if not versions:
+        if not versions or artifact.kind not in (Kind.LIST, Kind.LATEST):
             return None
-        text = "".join(f"{v}\n" for v in versions)
-        return Served(CONTENT_TYPES[Kind.LIST], data=text.encode(), stale=True)
+        if artifact.kind is Kind.LIST:
+            text = "".join(f"{v}\n" for v in versions)
+            return Served(CONTENT_TYPES[Kind.LIST], data=text.encode(), stale=True)
+        newest = self.store.get(Artifact(artifact.module, Kind.INFO, versions[-1]))
+        if newest is None:
+            return None
+        return Served(CONTENT_TYPES[Kind.LATEST], data=newest.read_bytes(), stale=True)
 
     @staticmethod
     def _from_file(artifact: Artifact, path: Path) -> Served:
