@@ -19,6 +19,13 @@ from unstall.goproxy.stash import Served, Stash
 _STALE_HEADER = "X-Unstall-Stale"
 
 
+class _ArtifactFileResponse(FileResponse):
+    """Zips are read in 1 MiB chunks: Starlette's 64 KiB default costs a thread hop per
+    chunk, which made serving a cached zip several times slower than downloading it."""
+
+    chunk_size = 1 << 20
+
+
 def _error_response(error: UnstallError) -> Response:
     body = f"{error.message}\nunstall: cause {error.cause}: {error.fix}\n"
     return PlainTextResponse(body, status_code=error.http_status)
@@ -29,7 +36,7 @@ def _served_response(served: Served) -> Response:
     if served.stale:
         headers[_STALE_HEADER] = "all upstreams failed; served from the local cache"
     if served.path is not None:
-        return FileResponse(served.path, media_type=served.content_type, headers=headers)
+        return _ArtifactFileResponse(served.path, media_type=served.content_type, headers=headers)
     return Response(served.data or b"", media_type=served.content_type, headers=headers)
 
 
