@@ -190,7 +190,15 @@ def test_no_proxy_configured_runs_go_unchanged(
     tmp_path: Path, go_env: GoEnvFactory, goproxy: str
 ) -> None:
     env = _env(go_env, goproxy, tmp_path)
-    result = run_unstall(["go", "env", "GOPROXY"], cwd=tmp_path, env=env)
-    assert result.returncode == 0
-    assert result.stdout.strip() == goproxy
+    (tmp_path / "go.mod").write_text("module example.test/empty\n\ngo 1.21\n")
+    result = run_unstall(["go", "mod", "download"], cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
     assert "names no module proxy" in result.stderr
+
+
+def test_go_env_shows_the_users_own_goproxy(tmp_path: Path, go_env: GoEnvFactory) -> None:
+    goproxy = "http://127.0.0.1:9|direct"
+    env = _env(go_env, goproxy, tmp_path)
+    result = run_unstall(["go", "-C", str(tmp_path), "env", "GOPROXY"], cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == goproxy

@@ -34,14 +34,18 @@ from unstall.gotool.env import (
 from unstall.gotool.runner import run_go, serve_on_loopback
 from unstall.observe.summary import RunSummary
 
+# go subcommands that never download modules: they run unchanged, so that `go env`
+# shows (and `go env -w` edits) the user's own GOPROXY rather than the local proxy.
+_OFFLINE_SUBCOMMANDS = frozenset({"env", "version", "help"})
 
-def _workdir(args: list[str]) -> Path | None:
-    """go's own -C flag changes its directory before anything else; follow it."""
+
+def _split_chdir(args: list[str]) -> tuple[Path | None, list[str]]:
+    """go's own -C flag (first, if at all) changes its directory before anything else."""
     if len(args) >= 2 and args[0] == "-C":
-        return Path(args[1])
+        return Path(args[1]), args[2:]
     if args and args[0].startswith("-C="):
-        return Path(args[0][3:])
-    return None
+        return Path(args[0][3:]), args[1:]
+    return None, args
 
 
 async def _run_behind_proxy(
@@ -92,7 +96,10 @@ def go_command(
     args = list(ctx.args)
     settings = settings_from({"mirrors": tuple(mirror) if mirror else None})
     go = find_go()
-    go_env = read_go_env(go, cwd=_workdir(args))
+    workdir, rest = _split_chdir(args)
+    if not rest or rest[0] in _OFFLINE_SUBCOMMANDS:
+        raise typer.Exit(asyncio.run(run_go(go, args, env=os.environ)))
+    go_env = read_go_env(go, cwd=workdir)
     proxies = parse_goproxy(go_env.get("GOPROXY", ""), mirrors=settings.mirrors)
     if not proxies.proxies:
         if not quiet:
