@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.support.engine import running_engine
 from tests.support.faults import (
@@ -402,3 +403,35 @@ def test_list_and_latest_are_served_stale_from_the_cache_when_upstreams_fail(
         assert "x-unstall-stale" in latest.headers
         # Nothing cached for a module never seen: the failure is reported as it is.
         assert _get(f"{engine.url}/fixture.test/other/@v/list").status_code == 502
+
+
+def test_concurrency_per_upstream_is_bounded(
+    tmp_path: Path, upstream_factory: UpstreamPool
+) -> None:
+    modules = ModuleSet([make_module(f"fixture.test/c{i}", "v1.0.0") for i in range(12)])
+    slowish = upstream_factory(modules, latency=0.3)
+    overrides = {"concurrency": 3, "hedge": {"enabled": False}}
+    with (
+        running_engine(tmp_path, [slowish.url], overrides=overrides) as engine,
+        ThreadPoolExecutor(12) as pool,
+    ):
+        paths = [engine.url + _mod_path(m) for m in modules.modules()]
+        answers = list(pool.map(_get, paths))
+    assert all(a.status_code == 200 for a in answers)
+    assert slowish.count("*.mod") == 12
+    assert slowish.max_in_flight == 3
+
+
+def test_a_client_that_gives_up_does_not_cancel_the_shared_download(
+    tmp_path: Path, upstream_factory: UpstreamPool
+) -> None:
+    module = _module()
+    slow = upstream_factory(ModuleSet([module]), latency=1.5)
+    with running_engine(tmp_path, [slow.url]) as engine:
+        url = engine.url + _zip_path(module)
+        with pytest.raises(httpx.TimeoutException):
+            httpx.get(url, timeout=0.3)
+        answer = _get(url)
+        assert answer.status_code == 200
+        assert answer.content == module.zip_bytes
+    assert slow.count("*.zip") == 1

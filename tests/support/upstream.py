@@ -117,6 +117,8 @@ class FakeUpstream:
         self._rules: list[_Rule] = []
         self._records: list[RequestRecord] = []
         self._connections = 0
+        self._in_flight = 0
+        self._max_in_flight = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._server: asyncio.Server | None = None
@@ -143,6 +145,12 @@ class FakeUpstream:
         """TCP connections accepted so far."""
         with self._lock:
             return self._connections
+
+    @property
+    def max_in_flight(self) -> int:
+        """The most requests this server was answering at one moment."""
+        with self._lock:
+            return self._max_in_flight
 
     @property
     def requests(self) -> list[RequestRecord]:
@@ -327,6 +335,18 @@ class FakeUpstream:
         except asyncio.LimitOverrunError:
             await self._write_head(writer, 431, [], "text/plain", 0, keep_alive=False)
             return False
+        with self._lock:
+            self._in_flight += 1
+            self._max_in_flight = max(self._max_in_flight, self._in_flight)
+        try:
+            return await self._answer(head, reader, writer)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    async def _answer(
+        self, head: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> bool:
         lines = head.decode("latin-1").lstrip("\r\n").split("\r\n")
         parts = lines[0].split(" ")
         if len(parts) != 3:
