@@ -167,7 +167,7 @@ class UpstreamPool:
             self._lane(u, resource, new_sink, verify, tally, hedge=i > 0)
             for i, u in enumerate(upstreams)
         ]
-        delays = [self._hedge.delay(u.health) for u in upstreams]
+        delays = [self._hedge_delay(u) for u in upstreams]
 
         def may_continue(index: int, error: BaseException) -> bool:
             # Under ',' a definitive refusal ends the list, as it does for go itself.
@@ -332,6 +332,9 @@ class UpstreamPool:
                     )
                 )
 
+    def _hedge_delay(self, upstream: Upstream) -> float:
+        return self._hedge.delay(upstream.health, peers=[u.health for u in self.upstreams])
+
     def _given_up(self, upstream: Upstream) -> bool:
         """Assumed offline while another upstream is not: retrying here only adds load."""
         if upstream.health.state is not BreakerState.OPEN:
@@ -343,7 +346,7 @@ class UpstreamPool:
         counts as a slow failure, so a blackholed upstream's breaker opens even though
         none of its attempts ever runs into its own timeout."""
         waited = report.timings.total or 0.0
-        if report.timings.first_byte is None and waited >= self._hedge.delay(upstream.health):
+        if report.timings.first_byte is None and waited >= self._hedge_delay(upstream):
             upstream.health.record_failure()
         else:
             upstream.health.release_trial()

@@ -25,9 +25,17 @@ class HedgePolicy:
 
     settings: HedgeSettings
 
-    def delay(self, health: UpstreamHealth) -> float:
-        """Seconds to wait for a first byte from ``health``'s upstream before hedging."""
+    def delay(self, health: UpstreamHealth, *, peers: Sequence[UpstreamHealth] = ()) -> float:
+        """Seconds to wait for a first byte from ``health``'s upstream before hedging.
+
+        An upstream that never answered (a blackhole has no samples) borrows the
+        slowest p95 among ``peers`` that did, so it costs a healthy peer's p95 per
+        request rather than ``initial`` until its breaker opens.
+        """
         observed = health.p95_ttfb()
+        if observed is None:
+            known = [p for p in (peer.p95_ttfb() for peer in peers) if p is not None]
+            observed = max(known) if known else None
         base = self.settings.initial if observed is None else observed
         return min(max(base, self.settings.floor), self.settings.ceiling)
 

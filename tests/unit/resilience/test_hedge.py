@@ -323,3 +323,15 @@ def test_initial_hedge_delay_is_clamped_too() -> None:
 
     assert high.delay(_health_with([])) == 3.0
     assert low.delay(_health_with([])) == 0.5
+
+
+def test_an_upstream_without_samples_borrows_the_slowest_peer_p95() -> None:
+    policy = HedgePolicy(HedgeSettings(floor=0.25, ceiling=3.0, initial=1.0))
+    silent = _health_with([])
+    fast = _health_with([0.3] * 10)
+    slower = _health_with([0.6] * 10)
+
+    assert policy.delay(silent) == 1.0
+    assert policy.delay(silent, peers=[silent, fast, slower]) == pytest.approx(0.6)
+    # Its own samples, once it has them, win over the peers'.
+    assert policy.delay(fast, peers=[slower]) == pytest.approx(0.3)
