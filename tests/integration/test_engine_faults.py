@@ -435,3 +435,22 @@ def test_a_client_that_gives_up_does_not_cancel_the_shared_download(
         assert answer.status_code == 200
         assert answer.content == module.zip_bytes
     assert slow.count("*.zip") == 1
+
+
+def test_a_flaky_upstream_that_answers_keeps_its_place(
+    tmp_path: Path, upstream_factory: UpstreamPool
+) -> None:
+    modules = ModuleSet([make_module(f"fixture.test/f{i}", "v1.0.0") for i in range(20)])
+    flaky = upstream_factory(modules)
+    for module in modules.modules()[:5]:
+        flaky.add_fault(f"*/{escape(module.path)}/@v/*.mod", Status(503), times=1)
+    backup = upstream_factory(modules)
+    with running_engine(tmp_path, [flaky.url, backup.url]) as engine:
+        for module in modules.modules():
+            assert _get(engine.url + _mod_path(module)).status_code == 200
+        assert not [e for e in engine.of_type(BreakerChanged) if e.state == "open"]
+    # Five answered failures in a row did not make it "offline": it was asked first
+    # for every module, and served all those it did not fail.
+    first_asked = {r.path for r in flaky.requests}
+    assert len(first_asked) == 20
+    assert backup.count("*.mod") <= 5

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Final, Generic, TypeVar
 
 import httpx
 
@@ -38,6 +38,23 @@ from unstall.resilience.hedge import HedgePolicy, LanesFailed, LaneSignals, hedg
 from unstall.resilience.timeouts import Timeouts
 
 T = TypeVar("T")
+
+# Failures that say "nobody is answering there": only these open the breaker.
+OFFLINE_CAUSES: Final = frozenset(
+    {
+        "dns-nxdomain",
+        "dns-timeout",
+        "dns-error",
+        "tcp-refused",
+        "tcp-timeout",
+        "tls-timeout",
+        "tls-error",
+        "tls-untrusted",
+        "proxy-refused",
+        "proxy-timeout",
+        "http-timeout",
+    }
+)
 S = TypeVar("S", bound=BodySink)
 
 
@@ -143,12 +160,14 @@ class UpstreamPool:
     def ordered(self, among: Sequence[Upstream] | None = None) -> list[Upstream]:
         """Upstreams to try, in configured order, skipping those assumed offline.
 
+        A flaky upstream that answers keeps its place: an answered failure fails over
+        at once, so trying it first costs one round trip, while demoting it would
+        leave it no traffic to prove it recovered. Slowness is the hedger's job.
         If every upstream is assumed offline, all are tried: failing fast with no
         attempt at all would turn a short outage into a certain failure.
         """
         pool = list(among if among is not None else self.upstreams)
-        chosen = [u for u in pool if u.health.allow()]
-        return chosen or pool
+        return [u for u in pool if u.health.allow()] or pool
 
     async def fetch(
         self,
@@ -281,7 +300,7 @@ class UpstreamPool:
                 outcome, cause, detail = "not-found", error.cause, error.message
                 raise
             except TransientError as error:
-                upstream.health.record_failure()
+                upstream.health.record_failure(offline=error.cause in OFFLINE_CAUSES)
                 signals.attempt_failed()
                 outcome, cause, detail = "error", error.cause, error.message
                 raise
@@ -297,7 +316,7 @@ class UpstreamPool:
                         cause="transfer-truncated",
                         upstream=upstream.name,
                     ) from error
-                upstream.health.record_failure()
+                upstream.health.record_failure(offline=False)
                 self._bus.publish(
                     IntegrityViolation(resource.key, upstream.name, error.cause, error.message)
                 )
@@ -347,7 +366,7 @@ class UpstreamPool:
         none of its attempts ever runs into its own timeout."""
         waited = report.timings.total or 0.0
         if report.timings.first_byte is None and waited >= self._hedge_delay(upstream):
-            upstream.health.record_failure()
+            upstream.health.record_failure(offline=True)
         else:
             upstream.health.release_trial()
 

@@ -92,16 +92,20 @@ class UpstreamHealth:
         self._trial_in_flight = False
         self._set_state(BreakerState.CLOSED)
 
-    def record_failure(self) -> None:
-        """A transient failure (timeout, reset, 5xx): may open the breaker."""
+    def record_failure(self, *, offline: bool = True) -> None:
+        """A transient failure. Only ``offline`` ones (no connection, no answer) count
+        towards the breaker: a 503 or a reset mid-body proves the upstream is there,
+        and a flaky-but-alive mirror is still worth its retries and hedges."""
         self.failures += 1
-        self.consecutive_failures += 1
         self.error_ewma = _ALPHA + (1 - _ALPHA) * self.error_ewma
+        self.consecutive_failures = self.consecutive_failures + 1 if offline else 0
         was_trial = self._trial_in_flight
         self._trial_in_flight = False
-        if was_trial or self.consecutive_failures >= self._settings.failures:
+        if (was_trial and offline) or self.consecutive_failures >= self._settings.failures:
             self._opened_at = self._clock()
             self._set_state(BreakerState.OPEN)
+        elif was_trial:
+            self._set_state(BreakerState.CLOSED)  # it answered: it is back, if unwell
 
     def release_trial(self) -> None:
         """The half-open trial ended without a verdict (cancelled): let another one through."""

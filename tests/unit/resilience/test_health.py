@@ -232,3 +232,38 @@ def test_error_and_latency_ewmas_move_with_outcomes() -> None:
     assert health.error_ewma < worse
     assert health.latency_ewma is not None
     assert 1.0 < health.latency_ewma < 3.0
+
+
+def test_answers_that_fail_never_open_the_breaker() -> None:
+    clock = FakeClock()
+    health = _health(clock, failures=3)
+    for _ in range(10):
+        health.record_failure(offline=False)  # 503s, resets mid-body: it is there
+
+    assert _state(health) is BreakerState.CLOSED
+    assert health.allow()
+    assert health.error_ewma > 0.5
+
+
+def test_an_answer_between_silences_restarts_the_count() -> None:
+    clock = FakeClock()
+    health = _health(clock, failures=3)
+    health.record_failure()
+    health.record_failure()
+    health.record_failure(offline=False)
+    health.record_failure()
+    health.record_failure()
+
+    assert _state(health) is BreakerState.CLOSED
+
+
+def test_a_trial_that_gets_an_answer_closes_the_breaker() -> None:
+    clock = FakeClock()
+    health = _health(clock)
+    _open(health)
+    clock.advance(COOLDOWN + 0.1)
+    assert health.allow()
+
+    health.record_failure(offline=False)
+
+    assert _state(health) is BreakerState.CLOSED
