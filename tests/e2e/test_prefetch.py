@@ -61,6 +61,10 @@ def test_prefetch_into_module_cache_then_go_builds_offline(
     main, env = _setup(tmp_path, go_env, upstream.url, fixture_graph)
     result = run_unstall(["prefetch"], cwd=main, env=env)
     assert result.returncode == 0, result.stderr
+    download = Path(env["GOMODCACHE"]) / "cache" / "download"
+    for module in fixture_graph.closure:
+        ziphash = download / escape(module.path) / "@v" / f"{module.version}.ziphash"
+        assert ziphash.read_text() == module.h1_zip
     built = run_go(
         ["build", "-o", os.devnull, "."], cwd=main, env={**env, "GOPROXY": "off"}, timeout=180
     )

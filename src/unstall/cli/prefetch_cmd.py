@@ -23,7 +23,7 @@ from unstall.config import Settings
 from unstall.errors import GoSumError, UnstallError, UsageError
 from unstall.events import EventBus
 from unstall.goproxy.engine import ProxyEngine
-from unstall.goproxy.hashes import GoSum, hash_zip_file, iter_gosum
+from unstall.goproxy.hashes import GoSum, iter_gosum
 from unstall.goproxy.paths import Artifact, Kind
 from unstall.goproxy.stash import Stash
 from unstall.goproxy.upstream import UpstreamSpec
@@ -75,16 +75,9 @@ async def _prefetch(stash: Stash, targets: list[Artifact], jobs: int) -> list[Un
     async def one(artifact: Artifact) -> None:
         async with limit:
             try:
-                served = await stash.get(artifact)
+                await stash.get(artifact)
             except UnstallError as error:
                 errors.append(error)
-                return
-            if artifact.kind is Kind.ZIP and served.path is not None:
-                # go keeps the zip's h1 beside it; with it, go trusts the cached zip as is.
-                ziphash = served.path.with_suffix(".ziphash")
-                if not ziphash.exists():
-                    digest = await asyncio.to_thread(hash_zip_file, served.path)
-                    stash.store.write_atomic(ziphash, digest.encode())
 
     await asyncio.gather(*(one(a) for a in targets))
     for module in sorted({a.module for a in targets}):

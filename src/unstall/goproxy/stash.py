@@ -139,8 +139,8 @@ class Stash:
         if artifact.kind is Kind.ZIP:
 
             async def verify_file(sink: FileSink, upstream: str) -> Served:
-                await asyncio.to_thread(verify_zip, artifact, sink.sync(), self._gosum)
-                path = self.store.commit_file(artifact, sink.path)
+                h1 = await asyncio.to_thread(verify_zip, artifact, sink.sync(), self._gosum)
+                path = self.store.commit_file(artifact, sink.path, h1=h1)
                 return Served(content_type, path=path, upstream=upstream)
 
             def new_file(upstream: str) -> FileSink:

@@ -80,15 +80,20 @@ class DiskStore:
         for leftover in self.incoming.glob(f"{key}-*"):
             leftover.unlink(missing_ok=True)
 
-    def commit_file(self, artifact: Artifact, temp: Path) -> Path:
-        """Publish a complete, fsynced, verified temp file under its name, atomically.
+    def commit_file(self, artifact: Artifact, temp: Path, *, h1: str) -> Path:
+        """Publish a complete, fsynced, verified zip under its name, atomically.
 
-        A hard link never replaces an existing file: when two hedged downloads
-        finish together, the first verified copy stays and the second is dropped.
-        The temp name is left for its owner to remove.
+        ``h1`` goes beside it as ``.ziphash`` first, as go's own cache keeps it, so
+        go trusts a zip in this layout without hashing it again. A hard link never
+        replaces an existing file: when two hedged downloads finish together, the
+        first verified copy stays and the second is dropped. The temp name is left
+        for its owner to remove.
         """
         target = self.path_for(artifact)
         target.parent.mkdir(parents=True, exist_ok=True)
+        ziphash = target.with_suffix(".ziphash")
+        if not ziphash.exists():
+            self.write_atomic(ziphash, h1.encode())
         os.chmod(temp, 0o644)
         with contextlib.suppress(FileExistsError):
             os.link(temp, target)
