@@ -202,3 +202,30 @@ def test_go_env_shows_the_users_own_goproxy(tmp_path: Path, go_env: GoEnvFactory
     result = run_unstall(["go", "-C", str(tmp_path), "env", "GOPROXY"], cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == goproxy
+
+
+def test_sigterm_is_forwarded_to_go_and_reported_in_the_exit_code(
+    tmp_path: Path, go_env: GoEnvFactory, upstream_factory: UpstreamPool
+) -> None:
+    module = make_module("fixture.test/slow", "v1.0.0")
+    hole = upstream_factory(ModuleSet([module]), mode="blackhole")
+    main = tmp_path / "main"
+    main.mkdir()
+    write_main_module(main, "example.test/main", [module])
+    env = _env(go_env, hole.url, tmp_path)
+    env["UNSTALL_TIMEOUTS__FIRST_BYTE"] = "60"
+    process = subprocess.Popen(
+        [UNSTALL, "go", "--quiet", "mod", "download"],
+        cwd=main,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while hole.connections == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert hole.connections > 0, "go never asked the local proxy"
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 128 + signal.SIGTERM, stderr

@@ -37,7 +37,8 @@ async def serve_on_loopback(app: ASGIApp, host: str = "127.0.0.1") -> AsyncItera
         log_level="error",
         access_log=False,
         lifespan="off",
-        timeout_graceful_shutdown=5,
+        # Once go has exited nobody waits for the answers still in flight.
+        timeout_graceful_shutdown=1,
         # go opens many connections at once; the default backlog is plenty, but
         # keep-alive must outlast go's pauses between requests.
         timeout_keep_alive=30,
@@ -69,7 +70,8 @@ async def run_go(
 ) -> int:
     """Run go with ``args``; stdin and stdout are inherited, stderr too unless a line
     callback takes it (so a live progress display can print go's lines above itself).
-    Ctrl-C and SIGTERM are forwarded to go; its exit code is returned."""
+    Ctrl-C and SIGTERM are forwarded to go; its exit code is returned (128 + N when
+    signal N ended it)."""
     process = await asyncio.create_subprocess_exec(
         go,
         *args,
@@ -86,7 +88,9 @@ async def run_go(
         if on_stderr_line is not None and process.stderr is not None:
             async for raw in process.stderr:
                 on_stderr_line(raw.decode("utf-8", "replace").rstrip("\n"))
-        return await process.wait()
+        code = await process.wait()
+        # A go killed by a signal exits, as in a shell, with 128 + the signal number.
+        return 128 - code if code < 0 else code
     finally:
         for signum in forwarded:
             loop.remove_signal_handler(signum)
