@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import os
-import sys
 from collections.abc import Callable, Mapping
 from typing import Any, ParamSpec, TypeVar
 
@@ -75,11 +74,6 @@ class RunRecorder:
                 err_console.print(f"unstall: could not write history: {exc}", markup=False)
 
 
-def stderr_is_tty() -> bool:
-    """Whether live progress may be drawn."""
-    return sys.stderr.isatty()
-
-
 def _print_version(value: bool) -> None:
     if value:
         from unstall import __version__
@@ -100,5 +94,4 @@ __all__ = [
     "handle_errors",
     "report_error",
     "settings_from",
-    "stderr_is_tty",
 ]

@@ -16,9 +16,8 @@ from unstall.cli.common import (
     err_console,
     handle_errors,
     settings_from,
-    stderr_is_tty,
 )
-from unstall.cli.progress import Progress
+from unstall.cli.progress import Progress, live_progress
 from unstall.config import Settings
 from unstall.events import EventBus
 from unstall.goproxy.engine import ProxyEngine
@@ -114,7 +113,7 @@ def go_command(
     summary = RunSummary()
     bus.subscribe(summary)
     recorder = RunRecorder(settings, bus, "go", args)
-    progress = Progress(summary, err_console) if stderr_is_tty() and not quiet else None
+    progress = live_progress(summary, bus, quiet=quiet)
     exit_code = 1
     try:
         with progress or contextlib.nullcontext():

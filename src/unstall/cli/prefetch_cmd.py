@@ -16,9 +16,8 @@ from unstall.cli.common import (
     err_console,
     handle_errors,
     settings_from,
-    stderr_is_tty,
 )
-from unstall.cli.progress import Progress
+from unstall.cli.progress import live_progress
 from unstall.config import Settings
 from unstall.errors import GoSumError, UnstallError, UsageError
 from unstall.events import EventBus
@@ -151,7 +150,7 @@ def prefetch_command(
     summary = RunSummary()
     bus.subscribe(summary)
     recorder = RunRecorder(settings, bus, "prefetch", [str(go_sum)])
-    progress = Progress(summary, err_console) if stderr_is_tty() and not quiet else None
+    progress = live_progress(summary, bus, quiet=quiet)
     exit_code = 1
     try:
         with progress or contextlib.nullcontext():

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from types import TracebackType
 
 from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
+from unstall.cli.common import err_console
+from unstall.events import Event, EventBus
 from unstall.observe.summary import RunSummary
 
 
@@ -29,17 +32,32 @@ class _View:
 
 
 class Progress:
-    """A one-line live display; go's stderr lines are printed above it."""
+    """A one-line live display; go's stderr lines are printed above it.
+
+    It redraws from the event loop when events arrive (at most 10 times a second),
+    not from rich's refresh thread, so it never reads the summary while the loop is
+    changing it.
+    """
+
+    _MIN_INTERVAL = 0.1
 
     def __init__(self, summary: RunSummary, console: Console) -> None:
         self._live = Live(
             _View(summary),
             console=console,
             transient=True,
-            refresh_per_second=4,
+            auto_refresh=False,
             redirect_stderr=False,
             redirect_stdout=False,
         )
+        self._last = 0.0
+
+    def __call__(self, _event: Event) -> None:
+        """Event sink: redraw, throttled."""
+        now = time.monotonic()
+        if now - self._last >= self._MIN_INTERVAL:
+            self._last = now
+            self._live.refresh()
 
     def print_line(self, line: str) -> None:
         """Print one line of go's stderr without disturbing the display."""
@@ -58,4 +76,13 @@ class Progress:
         self._live.__exit__(exc_type, exc, tb)
 
 
-__all__ = ["Progress"]
+def live_progress(summary: RunSummary, bus: EventBus, *, quiet: bool) -> Progress | None:
+    """A live display subscribed to ``bus`` when stderr is a terminal and not ``quiet``."""
+    if quiet or not err_console.is_terminal:
+        return None
+    progress = Progress(summary, err_console)
+    bus.subscribe(progress)
+    return progress
+
+
+__all__ = ["Progress", "live_progress"]
