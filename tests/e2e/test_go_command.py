@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 import os
 import signal
+import ssl
 import subprocess
 import time
 from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
+import trustme
 
 from tests.support.cli import UNSTALL, run_unstall
 from tests.support.faults import ResetBody, Trickle
@@ -229,3 +231,32 @@ def test_sigterm_is_forwarded_to_go_and_reported_in_the_exit_code(
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 128 + signal.SIGTERM, stderr
+
+
+def test_tls_upstreams_are_checked_against_the_trust_store_go_uses(
+    tmp_path: Path,
+    go_env: GoEnvFactory,
+    upstream_factory: UpstreamPool,
+    fixture_graph: FixtureGraph,
+) -> None:
+    authority = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(server_context)
+    secure = upstream_factory(fixture_graph.modules, tls=server_context)
+    main = _main_module(tmp_path, fixture_graph)
+    ca_file = tmp_path / "ca.pem"
+    authority.cert_pem.write_to_path(str(ca_file))
+
+    untrusted = _env(go_env, secure.url, tmp_path / "untrusted")
+    untrusted.pop("SSL_CERT_FILE", None)
+    refused = run_unstall(["go", "mod", "download"], cwd=main, env=untrusted)
+    assert refused.returncode != 0
+    assert "tls-untrusted" in refused.stderr
+
+    trusted = _env(go_env, secure.url, tmp_path / "trusted")
+    trusted["SSL_CERT_FILE"] = str(ca_file)
+    plain = run_go(["mod", "download"], cwd=main, env=trusted, timeout=120)
+    assert plain.returncode == 0, plain.stderr  # go trusts the same file
+    result = run_unstall(["go", "mod", "download"], cwd=main, env=trusted)
+    assert result.returncode == 0, result.stderr
+    _assert_cache_verified(main, trusted, fixture_graph)

@@ -28,6 +28,7 @@ import fnmatch
 import random
 import select
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -97,6 +98,7 @@ class FakeUpstream:
         sumdb: bool = False,
         sumdb_files: Mapping[str, bytes] | None = None,
         random_faults: Sequence[tuple[float, Fault]] = (),
+        tls: ssl.SSLContext | None = None,
         random_match: str = "*",
         seed: int = 0,
     ) -> None:
@@ -109,6 +111,7 @@ class FakeUpstream:
         self.sumdb = sumdb
         self.sumdb_files: dict[str, bytes] = dict(sumdb_files or {})
         self.random_faults = list(random_faults)
+        self.tls = tls
         self.random_match = random_match
         self._requested_port = port
         self._port: int | None = None
@@ -137,8 +140,8 @@ class FakeUpstream:
 
     @property
     def url(self) -> str:
-        """Base URL, usable as a GOPROXY entry: ``http://127.0.0.1:PORT``."""
-        return f"http://{self.host}:{self.port}"
+        """Base URL, usable as a GOPROXY entry: ``http(s)://127.0.0.1:PORT``."""
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     @property
     def connections(self) -> int:
@@ -269,7 +272,7 @@ class FakeUpstream:
     async def _start_server(self) -> None:
         handler = self._hold if self.mode == "blackhole" else self._serve_connection
         self._server = await asyncio.start_server(
-            handler, self.host, self._requested_port, limit=_MAX_HEAD
+            handler, self.host, self._requested_port, limit=_MAX_HEAD, ssl=self.tls
         )
         self._port = self._server.sockets[0].getsockname()[1]
 
@@ -311,8 +314,10 @@ class FakeUpstream:
     ) -> None:
         task = self._track()
         # With no write buffering, drain() returns once bytes are in the kernel, so a
-        # reset after a partial body really comes after those bytes.
-        writer.transport.set_write_buffer_limits(0)
+        # reset after a partial body really comes after those bytes. (Not under TLS:
+        # asyncio's TLS transport never resumes a writer whose high-water mark is 0.)
+        if self.tls is None:
+            writer.transport.set_write_buffer_limits(0)
         try:
             while await self._serve_request(reader, writer):
                 pass
@@ -485,6 +490,7 @@ class UpstreamOptions(TypedDict, total=False):
     random_faults: Sequence[tuple[float, Fault]]
     random_match: str
     seed: int
+    tls: ssl.SSLContext | None
 
 
 class UpstreamPool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ssl
+
 import httpx
 
 from unstall import __version__
@@ -28,8 +30,10 @@ def make_client(
 ) -> httpx.AsyncClient:
     """An AsyncClient whose own timeouts are only a backstop behind :class:`PhaseGuard`.
 
-    ``trust_env`` keeps HTTP(S)_PROXY, NO_PROXY, SSL_CERT_FILE and SSL_CERT_DIR working
-    exactly as users configured them for other tools.
+    Certificates are checked against the system trust store, as go does, not a bundle
+    shipped with Python: a corporate CA installed for go works for unstall too.
+    OpenSSL reads SSL_CERT_FILE and SSL_CERT_DIR for it, and ``trust_env`` keeps
+    HTTP(S)_PROXY and NO_PROXY working as users configured them for other tools.
     """
     backstop = httpx.Timeout(
         connect=timeouts.connect + timeouts.tls + 1.0,
@@ -45,6 +49,7 @@ def make_client(
         limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=32),
         headers={"User-Agent": USER_AGENT},
         trust_env=True,
+        verify=ssl.create_default_context(),
         transport=transport,
         event_hooks={"response": [_refuse_downgrade]},
     )
