@@ -55,6 +55,7 @@ async def serve_on_loopback(app: ASGIApp, host: str = "127.0.0.1") -> AsyncItera
         yield f"http://{host}:{port}"
     finally:
         server.should_exit = True
+        server.force_exit = True  # the caller is done with it: no need to drain
         with contextlib.suppress(Exception):
             async with asyncio.timeout(10):
                 await task
