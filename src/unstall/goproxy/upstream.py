@@ -327,7 +327,7 @@ class UpstreamPool:
                 raise
             except asyncio.CancelledError:
                 outcome, cause = "cancelled", "ok"
-                self._note_cancelled(upstream, report)
+                self._note_cancelled(upstream, report, overtaken=signals.overtaken)
                 raise
             else:
                 upstream.health.record_success(fetched.timings.first_byte)
@@ -360,12 +360,13 @@ class UpstreamPool:
             return False
         return any(u is not upstream and u.health.available for u in self.upstreams)
 
-    def _note_cancelled(self, upstream: Upstream, report: AttemptReport) -> None:
-        """A hedge won: if this attempt never saw a first byte within the hedge delay, it
-        counts as a slow failure, so a blackholed upstream's breaker opens even though
-        none of its attempts ever runs into its own timeout."""
-        waited = report.timings.total or 0.0
-        if report.timings.first_byte is None and waited >= self._hedge_delay(upstream):
+    def _note_cancelled(
+        self, upstream: Upstream, report: AttemptReport, *, overtaken: bool
+    ) -> None:
+        """A hedge won. If this attempt was overtaken for want of a first byte and never
+        got one, it counts as silence, so a blackholed upstream's breaker opens even
+        though none of its attempts ever runs into its own timeout."""
+        if overtaken and report.timings.first_byte is None:
             upstream.health.record_failure(offline=True)
         else:
             upstream.health.release_trial()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from unstall.config import HedgeSettings
@@ -59,11 +59,17 @@ class LaneSignals:
         self._race.failover = True
         self._wake.set()
 
+    @property
+    def overtaken(self) -> bool:
+        """A later lane was started because this one had no first byte in time."""
+        return self._index in self._race.overtaken
+
 
 @dataclass(slots=True)
 class _RaceState:
     streaming: set[int]
     failover: bool = False
+    overtaken: set[int] = field(default_factory=set)
 
 
 class LanesFailed(Exception, Generic[T]):
@@ -140,6 +146,7 @@ async def hedged_race(
                 start("failover")
             elif can_start and not state.streaming and hedge_at is not None:
                 if loop.time() >= hedge_at:
+                    state.overtaken.update(tasks.values())
                     start("slow")
             elif not can_start:
                 state.failover = False

@@ -335,3 +335,23 @@ def test_an_upstream_without_samples_borrows_the_slowest_peer_p95() -> None:
     assert policy.delay(silent, peers=[silent, fast, slower]) == pytest.approx(0.6)
     # Its own samples, once it has them, win over the peers'.
     assert policy.delay(fast, peers=[slower]) == pytest.approx(0.3)
+
+
+def test_a_lane_hedged_for_slowness_is_marked_overtaken() -> None:
+    seen: dict[int, bool] = {}
+
+    async def silent(signals: LaneSignals) -> str:
+        try:
+            await asyncio.sleep(30)
+        finally:
+            seen[0] = signals.overtaken
+        return "never"
+
+    async def quick(signals: LaneSignals) -> str:
+        seen[1] = signals.overtaken
+        return "second"
+
+    result = asyncio.run(hedged_race([silent, quick], [0.05, 0.05]))
+
+    assert result == ("second", 1)
+    assert seen == {0: True, 1: False}
