@@ -12,9 +12,10 @@ from unstall.config import Settings
 from unstall.events import EventBus
 from unstall.goproxy.app import build_app
 from unstall.goproxy.hashes import GoSum
+from unstall.goproxy.pool import UpstreamPool
 from unstall.goproxy.stash import Stash
 from unstall.goproxy.store import DiskStore
-from unstall.goproxy.upstream import UpstreamPool, UpstreamSpec
+from unstall.goproxy.upstream import UpstreamSpec
 from unstall.gotool.env import match_prefix_patterns
 from unstall.http.client import make_client
 from unstall.resilience.backoff import Sleep

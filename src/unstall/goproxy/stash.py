@@ -19,8 +19,9 @@ from unstall.errors import ArtifactFailed, FetchError, InputError, NotFound
 from unstall.events import ArtifactFinished, EventBus
 from unstall.goproxy.hashes import GoSum
 from unstall.goproxy.paths import Artifact, Kind
+from unstall.goproxy.pool import UpstreamPool
 from unstall.goproxy.store import DiskStore
-from unstall.goproxy.upstream import Fetched, Resource, Upstream, UpstreamPool
+from unstall.goproxy.upstream import Fetched, Resource, Upstream
 from unstall.goproxy.verify import (
     max_bytes,
     verify_info,
