@@ -28,7 +28,13 @@ from tests.support.faults import (
 )
 from tests.support.modfactory import FixtureModule, ModuleSet, make_module
 from tests.support.upstream import UpstreamPool
-from unstall.events import BreakerChanged, HedgeStarted, IntegrityViolation, RetryScheduled
+from unstall.events import (
+    ArtifactFinished,
+    BreakerChanged,
+    HedgeStarted,
+    IntegrityViolation,
+    RetryScheduled,
+)
 from unstall.goproxy.hashes import GoSum, parse_gosum_line
 from unstall.goproxy.paths import escape
 from unstall.goproxy.upstream import UpstreamSpec
@@ -454,3 +460,19 @@ def test_a_flaky_upstream_that_answers_keeps_its_place(
     first_asked = {r.path for r in flaky.requests}
     assert len(first_asked) == 20
     assert backup.count("*.mod") <= 5
+
+
+def test_artifact_deadline_ends_a_slow_fetch_and_is_reported(
+    tmp_path: Path, upstream_factory: UpstreamPool
+) -> None:
+    module = _module()
+    slow = upstream_factory(ModuleSet([module]))
+    slow.add_fault("*.zip", Trickle(chunk_bytes=1024, interval=0.05), times=None)
+    overrides = {"timeouts": {"artifact": 1.0}, "hedge": {"enabled": False}}
+    with running_engine(tmp_path, [slow.url], overrides=overrides) as engine:
+        answer = _get(engine.url + _zip_path(module))
+        assert answer.status_code == 502
+        assert "deadline-exceeded" in answer.text
+        finished = engine.of_type(ArtifactFinished)
+    assert [(f.outcome, f.cause) for f in finished] == [("failed", "deadline-exceeded")]
+    assert not _stored(engine.store, module, "zip").exists()

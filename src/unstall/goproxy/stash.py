@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final, TypeVar
 
 from unstall.errors import ArtifactFailed, FetchError, InputError, NotFound
 from unstall.events import ArtifactFinished, EventBus
@@ -30,6 +30,8 @@ from unstall.goproxy.verify import (
     verify_zip,
 )
 from unstall.http.sinks import FileSink, MemorySink
+
+T = TypeVar("T")
 
 CONTENT_TYPES: Final = {
     Kind.LIST: "text/plain; charset=utf-8",
@@ -76,10 +78,10 @@ class Stash:
         self._inflight: dict[object, asyncio.Task[Served]] = {}
         self._sumdb_support: dict[tuple[str, str], asyncio.Task[bool]] = {}
 
-    async def _shared(self, key: object, work: Callable[[], Awaitable[Served]]) -> Served:
+    async def _shared(self, key: object, work: Callable[[], Coroutine[Any, Any, Served]]) -> Served:
         task = self._inflight.get(key)
         if task is None:
-            task = asyncio.create_task(self._bounded(work))
+            task = asyncio.create_task(work())
             self._inflight[key] = task
             task.add_done_callback(lambda done: self._forget(key, done))
         return await asyncio.shield(task)
@@ -90,10 +92,11 @@ class Stash:
         if not task.cancelled():
             task.exception()  # retrieved here so an abandoned failure logs no warning
 
-    async def _bounded(self, work: Callable[[], Awaitable[Served]]) -> Served:
+    async def _bounded(self, work: Awaitable[T]) -> T:
+        """``work`` under the per-artifact deadline, detached from any one client."""
         try:
             async with asyncio.timeout(self._deadline):
-                return await work()
+                return await work
         except TimeoutError as exc:
             raise FetchError(
                 f"no upstream delivered within the {self._deadline:g}s artifact deadline",
@@ -118,8 +121,8 @@ class Stash:
             return self._from_file(artifact, cached)
         resource = Resource(str(artifact), artifact.escaped_path, artifact)
         try:
-            served, fetched = await self._fetch(artifact, resource)
-        except ArtifactFailed as failure:
+            served, fetched = await self._bounded(self._fetch(artifact, resource))
+        except FetchError as failure:
             stale = self._stale(artifact)
             self._finished(
                 artifact, started, None, 0, 0, 0, error=failure, outcome="stale" if stale else None
@@ -234,8 +237,10 @@ class Stash:
             async def keep(sink: MemorySink, upstream: str) -> Served:
                 return Served("text/plain; charset=utf-8", data=sink.getvalue(), upstream=upstream)
 
-            fetched = await self.pool.fetch(
-                resource, lambda _upstream: MemorySink(_SUMDB_MAX_BYTES), keep, among=supporting
+            fetched = await self._bounded(
+                self.pool.fetch(
+                    resource, lambda _upstream: MemorySink(_SUMDB_MAX_BYTES), keep, among=supporting
+                )
             )
             return fetched.value
 
