@@ -260,3 +260,45 @@ def test_tls_upstreams_are_checked_against_the_trust_store_go_uses(
     result = run_unstall(["go", "mod", "download"], cwd=main, env=trusted)
     assert result.returncode == 0, result.stderr
     _assert_cache_verified(main, trusted, fixture_graph)
+
+
+def test_progress_is_drawn_on_a_terminal_and_not_otherwise(
+    tmp_path: Path,
+    go_env: GoEnvFactory,
+    upstream_factory: UpstreamPool,
+    fixture_graph: FixtureGraph,
+) -> None:
+    upstream = upstream_factory(fixture_graph.modules, latency=0.3)
+    main = _main_module(tmp_path, fixture_graph)
+    env = _env(go_env, upstream.url, tmp_path / "tty")
+    env["COLUMNS"] = "200"
+    controller, terminal = os.openpty()
+    process = subprocess.Popen(
+        [UNSTALL, "go", "mod", "download"],
+        cwd=main,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=terminal,
+    )
+    os.close(terminal)
+    screen = b""
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:  # EIO: the terminal's last writer is gone
+            break
+        if not chunk:
+            break
+        screen += chunk
+    os.close(controller)
+    assert process.wait(timeout=120) == 0
+    text = screen.decode("utf-8", "replace")
+    assert "in flight" in text
+    assert f"served by {upstream.url}" in text
+
+    quiet = run_unstall(
+        ["go", "mod", "download"], cwd=main, env=_env(go_env, upstream.url, tmp_path / "pipe")
+    )
+    assert quiet.returncode == 0
+    assert "in flight" not in quiet.stderr
