@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("unstall")
-except PackageNotFoundError:  # running from a source tree without installation
-    __version__ = "0.0.0+source"
+# The one place the version lives: pyproject reads it from here, and reading it needs
+# no package metadata look-up at start-up.
+__version__ = "0.1.0"
 
 __all__ = ["__version__"]
