@@ -26,7 +26,6 @@ OFFLINE_CAUSES: Final = frozenset(
         "tcp-timeout",
         "tls-timeout",
         "tls-error",
-        "tls-untrusted",
         "proxy-refused",
         "proxy-timeout",
         "http-timeout",

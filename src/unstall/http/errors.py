@@ -33,7 +33,9 @@ def translate(exc: Exception, *, phase: str, upstream: str) -> FetchError:
     chain = _chain(exc)
     text = " ".join(str(e) for e in chain).lower()
     if any(isinstance(e, ssl.SSLCertVerificationError) for e in chain):
-        return ConnectionFailed(
+        # Not transient: asking the same server again gets the same certificate. Other
+        # upstreams are still tried.
+        return FetchError(
             f"TLS certificate not trusted: {exc}", cause="tls-untrusted", upstream=upstream
         )
     if isinstance(exc, httpx.ProxyError):
