@@ -13,7 +13,7 @@ import signal
 import ssl
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
@@ -22,7 +22,13 @@ import trustme
 from tests.support.cli import UNSTALL, run_unstall
 from tests.support.faults import ResetBody, Trickle
 from tests.support.gocmd import GoEnvFactory, GoTimedOut, run_go
-from tests.support.modfactory import FixtureGraph, ModuleSet, make_module, write_main_module
+from tests.support.modfactory import (
+    FixtureGraph,
+    FixtureModule,
+    ModuleSet,
+    make_module,
+    write_main_module,
+)
 from tests.support.upstream import UpstreamPool
 from unstall.goproxy.paths import escape
 
@@ -41,6 +47,34 @@ def _main_module(tmp: Path, graph: FixtureGraph) -> Path:
     main.mkdir()
     write_main_module(main, "example.test/main", graph.direct, all_modules=graph.closure)
     return main
+
+
+def _single_module_main(tmp: Path, module: FixtureModule) -> Path:
+    main = tmp / "main"
+    main.mkdir()
+    write_main_module(main, "example.test/main", [module])
+    return main
+
+
+def _download_in_background(
+    main: Path, env: Mapping[str, str], *, new_session: bool
+) -> subprocess.Popen[str]:
+    """`unstall go mod download` left running, for tests that interrupt it."""
+    return subprocess.Popen(
+        [UNSTALL, "go", "--quiet", "mod", "download"],
+        cwd=main,
+        env=dict(env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=new_session,
+    )
+
+
+def _wait_for(condition: Callable[[], bool], seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def _env(go_env: GoEnvFactory, goproxy: str, tmp: Path) -> dict[str, str]:
@@ -149,21 +183,10 @@ def test_kill_9_mid_download_leaves_no_partial_artifact(
     modules = ModuleSet([big])
     slow = upstream_factory(modules)
     slow.add_fault("*.zip", Trickle(chunk_bytes=16 * 1024, interval=0.05), times=1)
-    main = tmp_path / "main"
-    main.mkdir()
-    write_main_module(main, "example.test/main", [big])
+    main = _single_module_main(tmp_path, big)
     env = _env(go_env, slow.url, tmp_path)
-    process = subprocess.Popen(
-        [UNSTALL, "go", "--quiet", "mod", "download"],
-        cwd=main,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 60
-    while slow.count("*.zip") == 0 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    process = _download_in_background(main, env, new_session=True)
+    _wait_for(lambda: slow.count("*.zip") > 0)
     time.sleep(1.0)  # some of the trickled body has arrived
     assert process.poll() is None, "download finished before it could be interrupted"
     os.killpg(process.pid, signal.SIGKILL)
@@ -211,22 +234,11 @@ def test_sigterm_is_forwarded_to_go_and_reported_in_the_exit_code(
 ) -> None:
     module = make_module("fixture.test/slow", "v1.0.0")
     hole = upstream_factory(ModuleSet([module]), mode="blackhole")
-    main = tmp_path / "main"
-    main.mkdir()
-    write_main_module(main, "example.test/main", [module])
+    main = _single_module_main(tmp_path, module)
     env = _env(go_env, hole.url, tmp_path)
     env["UNSTALL_TIMEOUTS__FIRST_BYTE"] = "60"
-    process = subprocess.Popen(
-        [UNSTALL, "go", "--quiet", "mod", "download"],
-        cwd=main,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 60
-    while hole.connections == 0 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    process = _download_in_background(main, env, new_session=False)
+    _wait_for(lambda: hole.connections > 0)
     assert hole.connections > 0, "go never asked the local proxy"
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=60)

@@ -53,12 +53,6 @@ def hash_zip(archive: zipfile.ZipFile) -> str:
     return hash1(files)
 
 
-def hash_zip_file(path: Path) -> str:
-    """h1 of the module zip at ``path``."""
-    with zipfile.ZipFile(path) as archive:
-        return hash_zip(archive)
-
-
 @dataclass(frozen=True, slots=True)
 class GoSumLine:
     """One parsed go.sum line; ``gomod`` is True for the ``/go.mod`` hash."""
@@ -158,7 +152,6 @@ __all__ = [
     "hash1",
     "hash_gomod",
     "hash_zip",
-    "hash_zip_file",
     "iter_gosum",
     "load_gosum",
     "parse_gosum_line",

@@ -28,7 +28,7 @@ from unstall.events import (
     RetryScheduled,
 )
 from unstall.goproxy.upstream import OFFLINE_CAUSES, Fetched, Resource, Upstream, UpstreamSpec
-from unstall.http.fetch import AttemptReport, FetchOutcome, fetch_once
+from unstall.http.fetch import AttemptReport, fetch_once
 from unstall.http.sinks import BodySink
 from unstall.resilience.backoff import RetryPolicy, Sleep
 from unstall.resilience.health import BreakerState
@@ -195,7 +195,7 @@ class UpstreamPool:
             report = AttemptReport()
             outcome, cause, detail = "error", "internal", ""
             try:
-                fetched: FetchOutcome = await fetch_once(
+                await fetch_once(
                     upstream.client,
                     f"{upstream.base}/{resource.path}",
                     sink,
@@ -204,7 +204,7 @@ class UpstreamPool:
                     report=report,
                     on_first_byte=signals.first_byte,
                 )
-                tally.received += fetched.received
+                tally.received += report.received
                 value = await verify(sink, upstream.name)
             except NotFound as error:
                 upstream.health.record_success(report.timings.first_byte)
@@ -241,7 +241,7 @@ class UpstreamPool:
                 self._note_cancelled(upstream, report, overtaken=signals.overtaken)
                 raise
             else:
-                upstream.health.record_success(fetched.timings.first_byte)
+                upstream.health.record_success(report.timings.first_byte)
                 outcome, cause = "ok", "ok"
                 return value, upstream.name
             finally:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import email.utils
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
@@ -30,20 +30,11 @@ _REASON_LIMIT = 2048  # enough of an error body to show the user the upstream's 
 
 
 @dataclass(slots=True)
-class FetchOutcome:
-    """What one successful attempt delivered into the sink."""
-
-    status: int
-    headers: Mapping[str, str]
-    received: int
-    resumed_from: int
-    timings: PhaseTimings
-
-
-@dataclass(slots=True)
 class AttemptReport:
-    """Timings and byte counts of an attempt, filled in whether it succeeded or not."""
+    """Status, timings and byte counts of an attempt, filled in whether it succeeded or not
+    (the caller passes it in, so a failed or cancelled attempt still reports them)."""
 
+    status: int | None = None
     timings: PhaseTimings = field(default_factory=PhaseTimings)
     received: int = 0
     resumed_from: int = 0
@@ -122,8 +113,9 @@ async def fetch_once(
     upstream: str,
     report: AttemptReport,
     on_first_byte: Callable[[], None] | None = None,
-) -> FetchOutcome:
-    """GET ``url`` into ``sink`` (resuming from ``sink.offset``); raise a :class:`FetchError`."""
+) -> AttemptReport:
+    """GET ``url`` into ``sink`` (resuming from ``sink.offset``); return the filled ``report``
+    or raise a :class:`FetchError`."""
     headers = {"Accept-Encoding": "identity"}
     resumed_from = sink.offset
     report.resumed_from = resumed_from
@@ -139,6 +131,7 @@ async def fetch_once(
                     "GET", url, headers=headers, extensions={"trace": trace}
                 ) as response:
                     trace.headers_received()
+                    report.status = response.status_code
                     await _check_status(response, sink, upstream)
                     if on_first_byte is not None:
                         on_first_byte()
@@ -158,13 +151,7 @@ async def fetch_once(
                         sink.write(chunk)
                         report.received += len(chunk)
                         guard.progress(len(chunk))
-                    return FetchOutcome(
-                        status=response.status_code,
-                        headers=dict(response.headers),
-                        received=report.received,
-                        resumed_from=resumed_from,
-                        timings=trace.timings(),
-                    )
+                    return report
             except UnstallError as error:
                 if isinstance(error, FetchError) and error.upstream is None:
                     error.upstream = upstream
@@ -177,4 +164,4 @@ async def fetch_once(
             report.timings = trace.timings()
 
 
-__all__ = ["AttemptReport", "FetchOutcome", "fetch_once"]
+__all__ = ["AttemptReport", "fetch_once"]

@@ -21,7 +21,7 @@ from unstall.errors import (
     UpstreamRejected,
 )
 from unstall.http.client import make_client
-from unstall.http.fetch import AttemptReport, FetchOutcome, fetch_once
+from unstall.http.fetch import AttemptReport, fetch_once
 from unstall.http.sinks import MemorySink
 from unstall.resilience.timeouts import Timeouts
 
@@ -48,8 +48,8 @@ def _fetch(
     *,
     timeouts: Timeouts = TIMEOUTS,
     report: AttemptReport | None = None,
-) -> FetchOutcome:
-    async def main() -> FetchOutcome:
+) -> AttemptReport:
+    async def main() -> AttemptReport:
         client = make_client(timeouts)
         try:
             async with asyncio.timeout(HANG):
@@ -72,7 +72,7 @@ def test_a_whole_artifact_arrives(server: FakeUpstream, module: FixtureModule) -
     report = AttemptReport()
     first_bytes: list[bool] = []
 
-    async def main() -> FetchOutcome:
+    async def main() -> AttemptReport:
         client = make_client(TIMEOUTS)
         try:
             return await fetch_once(
