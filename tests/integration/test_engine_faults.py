@@ -372,13 +372,15 @@ def test_definitive_refusal_ends_a_comma_list_but_not_a_pipe_list(
     refusing.add_fault("*.mod", Status(403, body="forbidden here"), times=None)
     backup = upstream_factory(modules)
     comma = [UpstreamSpec(refusing.url, fallthrough_on_error=False), UpstreamSpec(backup.url)]
-    with running_engine(tmp_path / "comma", comma) as engine:
+    # Hedging is off: under load a slow 403 must not be raced by the backup.
+    no_hedge = {"hedge": {"enabled": False}}
+    with running_engine(tmp_path / "comma", comma, overrides=no_hedge) as engine:
         answer = _get(engine.url + _mod_path(module))
         assert answer.status_code == 403
         assert "forbidden here" in answer.text
     assert backup.count("*.mod") == 0
     pipe = [UpstreamSpec(refusing.url, fallthrough_on_error=True), UpstreamSpec(backup.url)]
-    with running_engine(tmp_path / "pipe", pipe) as engine:
+    with running_engine(tmp_path / "pipe", pipe, overrides=no_hedge) as engine:
         answer = _get(engine.url + _mod_path(module))
         assert answer.status_code == 200
         assert answer.content == module.gomod
@@ -451,7 +453,11 @@ def test_a_flaky_upstream_that_answers_keeps_its_place(
     for module in modules.modules()[:5]:
         flaky.add_fault(f"*/{escape(module.path)}/@v/*.mod", Status(503), times=1)
     backup = upstream_factory(modules)
-    with running_engine(tmp_path, [flaky.url, backup.url]) as engine:
+    # Hedging is off: only failures may send a request to the backup here, whatever
+    # the machine's load does to response times.
+    with running_engine(
+        tmp_path, [flaky.url, backup.url], overrides={"hedge": {"enabled": False}}
+    ) as engine:
         for module in modules.modules():
             assert _get(engine.url + _mod_path(module)).status_code == 200
         assert not [e for e in engine.of_type(BreakerChanged) if e.state == "open"]
