@@ -9,16 +9,26 @@ a double underscore in variables (``UNSTALL_TIMEOUTS__CONNECT=3``) and tables in
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from unstall.errors import ConfigError
 
 ENV_PREFIX = "UNSTALL_"
+# Variables read elsewhere: the home (paths), debugging, and serve's secret token.
+_NOT_SETTINGS = frozenset({"UNSTALL_HOME", "UNSTALL_DEBUG", "UNSTALL_TOKEN"})
 
 
 class _Frozen(BaseModel):
@@ -67,6 +77,41 @@ class BreakerSettings(_Frozen):
     cooldown: float = Field(30.0, gt=0, description="seconds an open upstream is skipped")
 
 
+_SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4}
+
+
+def parse_size(text: str) -> int:
+    """Bytes from ``"500MiB"``, ``"20GB"``, ``"1.5g"`` or ``"1048576"``."""
+    match = _SIZE.match(text)
+    if match is None:
+        raise ValueError(f"not a size: {text!r} (write e.g. 500MiB, 20GB or a number of bytes)")
+    number, unit = float(match.group(1)), (match.group(2) or "").lower()
+    scale = _UNITS[unit[:1] if unit[:1] in "kmgt" else ""]
+    if "i" in unit:
+        scale = {1: 1, 1000: 1024, 1000**2: 1024**2, 1000**3: 1024**3, 1000**4: 1024**4}[scale]
+    return int(number * scale)
+
+
+class CacheSettings(_Frozen):
+    """How long answers that can change are trusted, and how big the store may grow."""
+
+    list_ttl: float = Field(
+        60.0, ge=0, description="seconds an upstream's @v/list or @latest is reused"
+    )
+    negative_ttl: float = Field(
+        30.0, ge=0, description="seconds a 404/410 from every upstream is remembered"
+    )
+    max_size: int | None = Field(
+        None, gt=0, description="bytes of zips kept (or 500MiB, 20GB...); LRU evicted"
+    )
+
+    @field_validator("max_size", mode="before")
+    @classmethod
+    def _size_with_unit(cls, value: object) -> object:
+        return parse_size(value) if isinstance(value, str) else value
+
+
 class Settings(_Frozen):
     """Everything configurable, validated once and passed to constructors."""
 
@@ -78,6 +123,7 @@ class Settings(_Frozen):
     retry: RetrySettings = RetrySettings()
     hedge: HedgeSettings = HedgeSettings()
     breaker: BreakerSettings = BreakerSettings()
+    cache: CacheSettings = CacheSettings()
 
     @model_validator(mode="after")
     def _hedge_bounds(self) -> Settings:
@@ -130,7 +176,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
 def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
     layer: dict[str, Any] = {}
     for name, value in env.items():
-        if not name.startswith(ENV_PREFIX) or name == "UNSTALL_HOME" or name == "UNSTALL_DEBUG":
+        if not name.startswith(ENV_PREFIX) or name in _NOT_SETTINGS:
             continue
         keys = name[len(ENV_PREFIX) :].lower().split("__")
         node = layer
@@ -172,6 +218,7 @@ def load_settings(
 
 __all__ = [
     "BreakerSettings",
+    "CacheSettings",
     "HedgeSettings",
     "RetrySettings",
     "Settings",
@@ -179,4 +226,5 @@ __all__ = [
     "default_paths",
     "load_settings",
     "merge_layers",
+    "parse_size",
 ]

@@ -134,6 +134,15 @@ class ArtifactFinished:
     cached: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class CacheEvicted:
+    """A stored zip was deleted to keep the store under its size quota."""
+
+    path: str
+    bytes: int
+    remaining: int
+
+
 Event: TypeAlias = (
     RunStarted
     | RunFinished
@@ -144,6 +153,7 @@ Event: TypeAlias = (
     | BreakerChanged
     | IntegrityViolation
     | ArtifactFinished
+    | CacheEvicted
 )
 Sink: TypeAlias = Callable[[Event], None]
 
@@ -173,6 +183,7 @@ __all__ = [
     "AttemptFinished",
     "AttemptStarted",
     "BreakerChanged",
+    "CacheEvicted",
     "Event",
     "EventBus",
     "HedgeStarted",

@@ -9,6 +9,7 @@ import typer
 from unstall.cli.common import VersionOption
 from unstall.cli.go_cmd import go_command
 from unstall.cli.prefetch_cmd import prefetch_command
+from unstall.cli.serve_cmd import serve_command
 
 app = typer.Typer(
     name="unstall",
@@ -34,6 +35,7 @@ app.command(
     },
 )(go_command)
 app.command("prefetch")(prefetch_command)
+app.command("serve")(serve_command)
 
 
 def main() -> None:

@@ -7,10 +7,12 @@ next GOPROXY entry (such as ``direct``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from unstall.errors import FetchError, UnstallError
 from unstall.goproxy.paths import parse_artifact
@@ -34,14 +36,20 @@ def _error_response(error: UnstallError) -> Response:
 def _served_response(served: Served) -> Response:
     headers = {"X-Unstall-Upstream": served.upstream or "cache"}
     if served.stale:
-        headers[_STALE_HEADER] = "all upstreams failed; served from the local cache"
+        headers["X-Unstall-Cache"] = "stale"
+    elif served.cached or served.upstream is None:
+        headers["X-Unstall-Cache"] = "hit"
+    else:
+        headers["X-Unstall-Cache"] = "miss"
+    if served.stale:
+        headers[_STALE_HEADER] = "upstreams unavailable; served from the local cache"
     if served.path is not None:
         return _ArtifactFileResponse(served.path, media_type=served.content_type, headers=headers)
     return Response(served.data or b"", media_type=served.content_type, headers=headers)
 
 
-def build_app(stash: Stash) -> Starlette:
-    """An app serving ``stash`` over the GOPROXY protocol."""
+def build_app(stash: Stash, extra_routes: Sequence[BaseRoute] = ()) -> Starlette:
+    """An app serving ``stash`` over the GOPROXY protocol (``extra_routes`` go first)."""
 
     async def healthz(_request: Request) -> Response:
         return PlainTextResponse("ok\n")
@@ -71,6 +79,7 @@ def build_app(stash: Stash) -> Starlette:
 
     return Starlette(
         routes=[
+            *extra_routes,
             Route("/healthz", healthz, methods=["GET"]),
             Route("/sumdb/{name}/{rest:path}", sumdb, methods=["GET"]),
             Route("/{path:path}", module, methods=["GET"]),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from types import TracebackType
 
@@ -9,10 +10,12 @@ import httpx
 from starlette.applications import Starlette
 
 from unstall.config import Settings
-from unstall.events import EventBus
+from unstall.events import CacheEvicted, EventBus
+from unstall.goproxy.answers import AnswerCache
 from unstall.goproxy.app import build_app
 from unstall.goproxy.hashes import GoSum
 from unstall.goproxy.pool import UpstreamPool
+from unstall.goproxy.quota import ZipQuota
 from unstall.goproxy.stash import Stash
 from unstall.goproxy.store import DiskStore
 from unstall.goproxy.upstream import UpstreamSpec
@@ -57,13 +60,27 @@ class ProxyEngine:
         pool = UpstreamPool(
             self._specs, client=self._client, settings=self.settings, bus=self.bus, **extra
         )
+        cache = self.settings.cache
+        store = DiskStore(self.settings.cache_dir)
+        quota = None
+        if cache.max_size is not None:
+            quota = await asyncio.to_thread(
+                ZipQuota,
+                store.root,
+                cache.max_size,
+                on_evict=lambda path, size: self.bus.publish(
+                    CacheEvicted(str(path), size, quota.used if quota else 0)
+                ),
+            )
         self.stash = Stash(
-            DiskStore(self.settings.cache_dir),
+            store,
             pool,
             gosum=self._gosum,
             bus=self.bus,
             deadline=self.settings.timeouts.artifact,
             is_private=lambda module: match_prefix_patterns(self._private, module),
+            answers=AnswerCache(ttl=cache.list_ttl, negative_ttl=cache.negative_ttl),
+            quota=quota,
         )
         return self
 
@@ -73,6 +90,8 @@ class ProxyEngine:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if self.stash is not None:
+            await self.stash.aclose()
         if self._client is not None:
             await self._client.aclose()
 

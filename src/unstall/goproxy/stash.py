@@ -11,15 +11,17 @@ import asyncio
 import re
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
 from unstall.errors import ArtifactFailed, FetchError, InputError, NotFound
 from unstall.events import ArtifactFinished, EventBus
+from unstall.goproxy.answers import AnswerCache
 from unstall.goproxy.hashes import GoSum
 from unstall.goproxy.paths import Artifact, Kind
 from unstall.goproxy.pool import UpstreamPool
+from unstall.goproxy.quota import ZipQuota
 from unstall.goproxy.store import DiskStore
 from unstall.goproxy.upstream import Fetched, Resource, Upstream
 from unstall.goproxy.verify import (
@@ -54,6 +56,7 @@ class Served:
     path: Path | None = None
     upstream: str | None = None
     stale: bool = False
+    cached: bool = False
 
 
 class Stash:
@@ -68,15 +71,34 @@ class Stash:
         bus: EventBus,
         deadline: float,
         is_private: Callable[[str], bool],
+        answers: AnswerCache[Served] | None = None,
+        quota: ZipQuota | None = None,
     ) -> None:
         self.store = store
         self.pool = pool
+        self.quota = quota
         self._gosum = gosum
         self._bus = bus
         self._deadline = deadline
         self._is_private = is_private
+        self._answers: AnswerCache[Served] = (
+            answers if answers is not None else AnswerCache(ttl=0, negative_ttl=0)
+        )
         self._inflight: dict[object, asyncio.Task[Served]] = {}
-        self._sumdb_support: dict[tuple[str, str], asyncio.Task[bool]] = {}
+        self._sumdb_support: dict[tuple[str, str], tuple[float, asyncio.Task[bool]]] = {}
+
+    @property
+    def offline(self) -> bool:
+        """No upstreams: answers come from the store only (``serve --offline``)."""
+        return not self.pool.upstreams
+
+    async def aclose(self) -> None:
+        """Cancel fetches still in flight (shutdown): their temp files are removed and
+        resumable partials kept, so nothing half-written is ever served."""
+        tasks = [*self._inflight.values(), *(t for _, t in self._sumdb_support.values())]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _shared(self, key: object, work: Callable[[], Coroutine[Any, Any, Served]]) -> Served:
         task = self._inflight.get(key)
@@ -117,8 +139,19 @@ class Stash:
         started = time.monotonic()
         cached = self.store.get(artifact)
         if cached is not None:
+            if self.quota is not None and artifact.kind is Kind.ZIP:
+                self.quota.touch(cached)
             self._finished(artifact, started, None, 0, 0, cached.stat().st_size, cached=True)
             return self._from_file(artifact, cached)
+        remembered = self._answers.fresh(artifact)
+        if isinstance(remembered, NotFound):
+            self._finished(artifact, started, None, 0, 0, 0, error=remembered, cached=True)
+            raise remembered
+        if remembered is not None:
+            self._finished(artifact, started, remembered.upstream, 0, 0, 0, cached=True)
+            return replace(remembered, cached=True)
+        if self.offline:
+            return self._offline(artifact, started)
         resource = Resource(str(artifact), artifact.escaped_path, artifact)
         try:
             served, fetched = await self._bounded(self._fetch(artifact, resource))
@@ -129,11 +162,30 @@ class Stash:
             )
             if stale is not None:
                 return stale
+            if isinstance(failure, ArtifactFailed) and failure.not_found:
+                self._answers.remember_missing(
+                    artifact, NotFound(failure.message, status=failure.http_status)
+                )
             raise
+        if not artifact.immutable:
+            self._answers.remember(artifact, served)
         self._finished(
             artifact, started, fetched.upstream, fetched.attempts, fetched.hedges, fetched.received
         )
         return served
+
+    def _offline(self, artifact: Artifact, started: float) -> Served:
+        """Offline: list and @latest from the stored versions, everything else is 404
+        so go can fall through to its next GOPROXY entry."""
+        stale = self._stale(artifact)
+        if stale is not None:
+            self._finished(artifact, started, None, 0, 0, 0, cached=True, outcome="stale")
+            return stale
+        missing = NotFound(
+            f"{artifact}: not in this cache, and the server is offline (--offline)", status=404
+        )
+        self._finished(artifact, started, None, 0, 0, 0, error=missing)
+        raise missing
 
     async def _fetch(
         self, artifact: Artifact, resource: Resource
@@ -145,6 +197,8 @@ class Stash:
             async def verify_file(sink: FileSink, upstream: str) -> Served:
                 h1 = await asyncio.to_thread(verify_zip, artifact, sink.sync(), self._gosum)
                 path = self.store.commit_file(artifact, sink.path, h1=h1)
+                if self.quota is not None:
+                    self.quota.added(path)
                 return Served(content_type, path=path, upstream=upstream)
 
             def new_file(upstream: str) -> FileSink:
@@ -166,6 +220,9 @@ class Stash:
                 verify_info(artifact, data)
             if artifact.immutable:
                 self.store.commit_bytes(artifact, data)
+                if artifact.kind is Kind.MOD:
+                    # keeps the layout a complete file:// GOPROXY, as go keeps its cache
+                    self.store.write_list(artifact.module)
             return Served(content_type, data=data, upstream=upstream)
 
         fetched = await self.pool.fetch(
@@ -174,8 +231,12 @@ class Stash:
         return fetched.value, fetched
 
     def _stale(self, artifact: Artifact) -> Served | None:
-        """When every upstream failed: the versions this cache holds, for list and @latest
-        (stale-if-error). Immutable artifacts never get here from the cache."""
+        """When every upstream failed: the last upstream answer, else the versions this
+        cache holds, for list and @latest (stale-if-error). Immutable artifacts never
+        get here from the cache."""
+        last = self._answers.last_good(artifact)
+        if last is not None:
+            return replace(last, stale=True)
         versions = self.store.versions(artifact.module)
         if not versions or artifact.kind not in (Kind.LIST, Kind.LATEST):
             return None
@@ -258,12 +319,19 @@ class Stash:
         return [u for u, ok in zip(self.pool.upstreams, answers, strict=True) if ok]
 
     async def _supports(self, upstream: Upstream, name: str) -> bool:
+        # "Supported" is remembered for good; "not supported" only for the negative TTL,
+        # since a server runs for weeks and an upstream may gain or regain support.
         key = (upstream.name, name)
-        task = self._sumdb_support.get(key)
-        if task is None or (task.done() and not task.cancelled() and task.exception()):
-            task = asyncio.create_task(self._probe_sumdb(upstream, name))
-            self._sumdb_support[key] = task
+        at, task = self._sumdb_support.get(key, (0.0, None))
+        if task is None or (task.done() and not self._still_valid(task, at)):
+            at, task = time.monotonic(), asyncio.create_task(self._probe_sumdb(upstream, name))
+            self._sumdb_support[key] = (at, task)
         return await asyncio.shield(task)
+
+    def _still_valid(self, probe: asyncio.Task[bool], at: float) -> bool:
+        if probe.cancelled() or probe.exception() is not None:
+            return False
+        return probe.result() or time.monotonic() - at < self._answers.negative_ttl
 
     async def _probe_sumdb(self, upstream: Upstream, name: str) -> bool:
         resource = Resource(f"sumdb/{name}/supported", f"sumdb/{name}/supported")

@@ -14,7 +14,23 @@ from starlette.types import ASGIApp
 _STARTUP_DEADLINE = 30.0
 
 
-class _QuietServer(uvicorn.Server):
+def bind_tcp(host: str, port: int) -> socket.socket:
+    """A listening-ready TCP socket on ``host:port`` (port 0: the kernel picks one)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # proto must be IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say so,
+    # and without it every small response waits ~40 ms for a delayed ACK (Nagle).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+class QuietServer(uvicorn.Server):
     """A uvicorn server that leaves signals alone: the caller owns Ctrl-C and SIGTERM."""
 
     @contextlib.contextmanager
@@ -25,12 +41,7 @@ class _QuietServer(uvicorn.Server):
 @contextlib.asynccontextmanager
 async def serve_on_loopback(app: ASGIApp, host: str = "127.0.0.1") -> AsyncIterator[str]:
     """Serve ``app`` on ``host`` with a kernel-chosen port; yield its base URL."""
-    # proto must be IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say so,
-    # and without it every small response waits ~40 ms for a delayed ACK (Nagle).
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, 0))
+    sock = bind_tcp(host, 0)
     port = sock.getsockname()[1]
     config = uvicorn.Config(
         app,
@@ -43,15 +54,9 @@ async def serve_on_loopback(app: ASGIApp, host: str = "127.0.0.1") -> AsyncItera
         # keep-alive must outlast go's pauses between requests.
         timeout_keep_alive=30,
     )
-    server = _QuietServer(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
+    server = QuietServer(config)
+    task = await start_serving(server, sock)
     try:
-        async with asyncio.timeout(_STARTUP_DEADLINE):
-            while not server.started:
-                if task.done():
-                    task.result()
-                    raise RuntimeError("the local proxy stopped during start-up")
-                await asyncio.sleep(0.01)
         yield f"http://{host}:{port}"
     finally:
         server.should_exit = True
@@ -60,6 +65,24 @@ async def serve_on_loopback(app: ASGIApp, host: str = "127.0.0.1") -> AsyncItera
             async with asyncio.timeout(10):
                 await task
         sock.close()
+
+
+async def start_serving(server: uvicorn.Server, sock: socket.socket) -> asyncio.Task[None]:
+    """Start ``server`` on ``sock``; return its task once it accepts connections."""
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        async with asyncio.timeout(_STARTUP_DEADLINE):
+            while not server.started:
+                if task.done():
+                    task.result()
+                    raise RuntimeError("the server stopped during start-up")
+                await asyncio.sleep(0.01)
+    except BaseException:
+        server.should_exit = server.force_exit = True
+        with contextlib.suppress(BaseException):
+            await task
+        raise
+    return task
 
 
 async def run_go(
@@ -106,4 +129,4 @@ def _forward(process: asyncio.subprocess.Process, signum: int) -> None:
             process.send_signal(signum)
 
 
-__all__ = ["run_go", "serve_on_loopback"]
+__all__ = ["QuietServer", "bind_tcp", "run_go", "serve_on_loopback", "start_serving"]

@@ -1,0 +1,184 @@
+"""Prometheus metrics: one set of names for serve's /metrics and the textfile exports.
+
+The metrics are a sink of the event bus (upstream attempts, retries, hedges, the
+breaker, artifacts) plus what only the HTTP front end sees (requests, bytes
+served). Labels are bounded: endpoint kinds, upstream names, cause ids from the
+catalogue, never module paths or client addresses.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Enum,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+)
+
+from unstall.events import (
+    ArtifactFinished,
+    AttemptFinished,
+    BreakerChanged,
+    CacheEvicted,
+    Event,
+    HedgeStarted,
+    IntegrityViolation,
+    RetryScheduled,
+)
+from unstall.resilience.health import BreakerState
+
+# Seconds: from a loopback cache hit to a stalled upstream at its deadline.
+_LATENCY_BUCKETS: Final = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    120.0,
+)
+PHASES: Final = ("connect", "tls", "first_byte", "transfer", "total")
+
+# The *_created series double what a scrape carries and no dashboard of ours reads them.
+disable_created_metrics()
+
+
+class Metrics:
+    """Every unstall metric, in its own registry (tests and servers do not share one)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "unstall_http_requests",
+            "Requests answered, by endpoint kind and HTTP status.",
+            ["endpoint", "status"],
+            registry=r,
+        )
+        self.request_seconds = Histogram(
+            "unstall_http_request_duration_seconds",
+            "Time to answer a request, by endpoint kind.",
+            ["endpoint"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.bytes_served = Counter(
+            "unstall_http_response_bytes",
+            "Response body bytes sent, by endpoint kind.",
+            ["endpoint"],
+            registry=r,
+        )
+        self.cache = Counter(
+            "unstall_cache_lookups",
+            "Artifact lookups by kind and result (hit, miss, stale).",
+            ["kind", "result"],
+            registry=r,
+        )
+        self.artifacts = Counter(
+            "unstall_artifacts",
+            "Artifacts finished, by kind, outcome and cause id.",
+            ["kind", "outcome", "cause"],
+            registry=r,
+        )
+        self.attempts = Counter(
+            "unstall_upstream_attempts",
+            "HTTP attempts at upstreams, by upstream, outcome and cause id.",
+            ["upstream", "outcome", "cause"],
+            registry=r,
+        )
+        self.phase_seconds = Histogram(
+            "unstall_upstream_phase_seconds",
+            "Duration of each phase of upstream attempts.",
+            ["upstream", "phase"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.upstream_bytes = Counter(
+            "unstall_upstream_received_bytes",
+            "Body bytes received from upstreams.",
+            ["upstream"],
+            registry=r,
+        )
+        self.retries = Counter(
+            "unstall_upstream_retries",
+            "Retries scheduled, by upstream and the cause that triggered them.",
+            ["upstream", "cause"],
+            registry=r,
+        )
+        self.hedges = Counter(
+            "unstall_upstream_hedges",
+            "Hedged requests started at an upstream, by reason.",
+            ["upstream", "reason"],
+            registry=r,
+        )
+        self.breaker = Enum(
+            "unstall_upstream_breaker",
+            "Circuit breaker state per upstream.",
+            ["upstream"],
+            states=[s.value for s in BreakerState],
+            registry=r,
+        )
+        self.integrity = Counter(
+            "unstall_integrity_violations",
+            "Upstream answers rejected by verification (never cached).",
+            ["upstream", "cause"],
+            registry=r,
+        )
+        self.cache_zip_bytes = Gauge(
+            "unstall_cache_zip_bytes", "Bytes of zips in the store.", registry=r
+        )
+        self.evictions = Counter(
+            "unstall_cache_evictions", "Zips evicted to stay under the quota.", registry=r
+        )
+
+    def __call__(self, event: Event) -> None:
+        """The bus sink."""
+        if isinstance(event, AttemptFinished):
+            self._attempt(event)
+        elif isinstance(event, ArtifactFinished):
+            result = "stale" if event.outcome == "stale" else "hit" if event.cached else "miss"
+            self.cache.labels(event.kind, result).inc()
+            self.artifacts.labels(event.kind, event.outcome, event.cause).inc()
+        elif isinstance(event, RetryScheduled):
+            self.retries.labels(event.upstream, event.cause).inc()
+        elif isinstance(event, HedgeStarted):
+            self.hedges.labels(event.upstream, event.reason).inc()
+        elif isinstance(event, BreakerChanged):
+            self.breaker.labels(event.upstream).state(event.state)
+        elif isinstance(event, IntegrityViolation):
+            self.integrity.labels(event.upstream, event.cause).inc()
+        elif isinstance(event, CacheEvicted):
+            self.evictions.inc()
+
+    def _attempt(self, event: AttemptFinished) -> None:
+        self.attempts.labels(event.upstream, event.outcome, event.cause).inc()
+        self.upstream_bytes.labels(event.upstream).inc(event.bytes)
+        for phase in PHASES:
+            seconds = getattr(event.timings, phase)
+            if seconds is not None:
+                self.phase_seconds.labels(event.upstream, phase).observe(seconds)
+
+    def upstream_known(self, name: str) -> None:
+        """Show an upstream's breaker as closed before its first event."""
+        self.breaker.labels(name).state(BreakerState.CLOSED.value)
+
+    def observe_request(self, endpoint: str, status: int, seconds: float, sent: int) -> None:
+        self.requests.labels(endpoint, str(status)).inc()
+        self.request_seconds.labels(endpoint).observe(seconds)
+        self.bytes_served.labels(endpoint).inc(sent)
+
+
+__all__ = ["PHASES", "Metrics"]

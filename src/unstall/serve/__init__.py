@@ -1,0 +1,1 @@
+"""unstall serve: the proxy engine as a long-running, shared service."""

@@ -1,0 +1,125 @@
+"""Running the served proxy under uvicorn until SIGTERM or Ctrl-C, then shutting down
+gracefully: stop accepting, let answers in flight finish (up to ``grace`` seconds),
+cancel fetches nobody waits for any more (their temporary files are removed,
+resumable partials kept), close the upstream connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import signal
+import socket
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+
+from unstall.config import Settings
+from unstall.events import EventBus
+from unstall.goproxy.engine import ProxyEngine
+from unstall.goproxy.upstream import UpstreamSpec
+from unstall.gotool.runner import QuietServer, start_serving
+from unstall.observe.metrics import Metrics
+from unstall.serve.access import access_logger
+from unstall.serve.app import build_serve_app
+from unstall.serve.auth import Authenticator
+
+
+@dataclass(frozen=True, slots=True)
+class ServeOptions:
+    """How the proxy is exposed (what it serves comes from Settings and the upstreams)."""
+
+    host: str = "127.0.0.1"
+    port: int = 3000
+    certfile: Path | None = None
+    keyfile: Path | None = None
+    grace: int = 30
+    access_log: str = "-"
+    authenticator: Authenticator | None = None
+
+    def url(self, port: int) -> str:
+        scheme = "https" if self.certfile else "http"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{port}"
+
+
+def is_loopback(host: str) -> bool:
+    """True for names and addresses that only this machine can reach."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+async def serve(
+    settings: Settings,
+    upstreams: Sequence[UpstreamSpec],
+    options: ServeOptions,
+    sock: socket.socket,
+    *,
+    bus: EventBus,
+    private: str = "",
+    announce: Callable[[str], None] = lambda _url: None,
+) -> None:
+    """Serve on ``sock`` (see :func:`bind_tcp`) until a signal asks to stop;
+    ``announce`` gets the URL once listening."""
+    metrics = Metrics()
+    bus.subscribe(metrics)
+    try:
+        async with ProxyEngine(settings, upstreams, bus=bus, private=private) as engine:
+            assert engine.stash is not None
+            app = build_serve_app(
+                engine.stash,
+                metrics,
+                authenticator=options.authenticator,
+                access_log=access_logger(options.access_log),
+            )
+            config = uvicorn.Config(
+                app,
+                log_level="warning",
+                access_log=False,  # ours is structured and counts bytes
+                lifespan="off",
+                ssl_certfile=str(options.certfile) if options.certfile else None,
+                ssl_keyfile=str(options.keyfile) if options.keyfile else None,
+                timeout_graceful_shutdown=options.grace,
+                # go keeps connections between requests of one build
+                timeout_keep_alive=30,
+                server_header=False,
+            )
+            server = QuietServer(config)
+            with _stop_on_signals(server):
+                task = await start_serving(server, sock)
+                announce(options.url(sock.getsockname()[1]))
+                await task
+    finally:
+        sock.close()
+
+
+@contextlib.contextmanager
+def _stop_on_signals(server: uvicorn.Server) -> Iterator[None]:
+    """First SIGTERM/SIGINT: graceful shutdown. A second one: stop now."""
+    loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        if server.should_exit:
+            server.force_exit = True
+        server.should_exit = True
+
+    installed = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop)
+            installed.append(signum)
+    try:
+        yield
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)
+
+
+__all__ = ["ServeOptions", "is_loopback", "serve"]
