@@ -12,6 +12,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -77,20 +78,19 @@ class BreakerSettings(_Frozen):
     cooldown: float = Field(30.0, gt=0, description="seconds an open upstream is skipped")
 
 
-_SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
-_UNITS = {"": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4}
+_SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(?:([kmgt])(i)?b?|b)?\s*$", re.IGNORECASE)
+_POWERS = {"k": 1, "m": 2, "g": 3, "t": 4}
 
 
 def parse_size(text: str) -> int:
-    """Bytes from ``"500MiB"``, ``"20GB"``, ``"1.5g"`` or ``"1048576"``."""
+    """Bytes from ``"500MiB"``, ``"20GB"``, ``"1.5g"``, ``"300b"`` or ``"1048576"``."""
     match = _SIZE.match(text)
     if match is None:
         raise ValueError(f"not a size: {text!r} (write e.g. 500MiB, 20GB or a number of bytes)")
-    number, unit = float(match.group(1)), (match.group(2) or "").lower()
-    scale = _UNITS[unit[:1] if unit[:1] in "kmgt" else ""]
-    if "i" in unit:
-        scale = {1: 1, 1000: 1024, 1000**2: 1024**2, 1000**3: 1024**3, 1000**4: 1024**4}[scale]
-    return int(number * scale)
+    number, prefix, binary = match.groups()
+    scale = 1 if prefix is None else (1024 if binary else 1000) ** _POWERS[prefix.lower()]
+    # Decimal: "2.01k" is 2010 bytes, where binary floats would give 2009.
+    return int(Decimal(number) * scale)
 
 
 class CacheSettings(_Frozen):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
@@ -19,7 +20,7 @@ from unstall.cli.common import (
 )
 from unstall.cli.progress import live_progress
 from unstall.config import Settings
-from unstall.errors import GoSumError, UnstallError, UsageError
+from unstall.errors import GoSumError, ToolchainError, UnstallError, UsageError
 from unstall.events import EventBus
 from unstall.goproxy.engine import ProxyEngine
 from unstall.goproxy.hashes import GoSum, iter_gosum
@@ -27,13 +28,13 @@ from unstall.goproxy.paths import Artifact, Kind
 from unstall.goproxy.stash import Stash
 from unstall.goproxy.upstream import UpstreamSpec
 from unstall.gotool.env import (
-    find_go,
+    go_env_or_environ,
     match_prefix_patterns,
     parse_goproxy,
     private_patterns,
-    read_go_env,
 )
 from unstall.observe.summary import RunSummary
+from unstall.redact import redact
 
 
 def _read_gosum(path: Path) -> tuple[GoSum, list[GoSumError]]:
@@ -54,6 +55,15 @@ def _read_gosum(path: Path) -> tuple[GoSum, list[GoSumError]]:
     return gosum, problems
 
 
+def _gomodcache(go_env: dict[str, str]) -> str:
+    value = go_env.get("GOMODCACHE")
+    if not value:
+        raise ToolchainError(
+            "cannot tell where the module cache is: go was not found", cause="go-missing"
+        )
+    return value
+
+
 def _targets(gosum: GoSum, private: str) -> tuple[list[Artifact], list[str]]:
     targets, skipped = [], []
     for module, version, has_zip in gosum.versions():
@@ -67,20 +77,28 @@ def _targets(gosum: GoSum, private: str) -> tuple[list[Artifact], list[str]]:
     return targets, skipped
 
 
-async def _prefetch(stash: Stash, targets: list[Artifact], jobs: int) -> list[UnstallError]:
+async def _prefetch(
+    stash: Stash, targets: list[Artifact], jobs: int, *, keep: bool
+) -> list[UnstallError]:
     limit = asyncio.Semaphore(jobs)
     errors: list[UnstallError] = []
 
     async def one(artifact: Artifact) -> None:
         async with limit:
             try:
-                await stash.get(artifact)
+                served = await stash.get(artifact)
             except UnstallError as error:
                 errors.append(error)
+                return
+            if not keep and served.path is not None:
+                # Warming a server: the bytes were fetched and verified; the copy here
+                # has served its purpose.
+                served.path.unlink(missing_ok=True)
 
     await asyncio.gather(*(one(a) for a in targets))
-    for module in sorted({a.module for a in targets}):
-        stash.store.write_list(module)
+    if keep:
+        for module in sorted({a.module for a in targets}):
+            stash.store.write_list(module)
     return errors
 
 
@@ -92,11 +110,25 @@ async def _run(
     specs: Sequence[UpstreamSpec],
     private: str,
     bus: EventBus,
+    *,
+    keep: bool,
 ) -> list[UnstallError]:
     engine = ProxyEngine(settings, specs, bus=bus, gosum=gosum, private=private)
     async with engine:
         assert engine.stash is not None
-        return await _prefetch(engine.stash, targets, jobs)
+        return await _prefetch(engine.stash, targets, jobs, keep=keep)
+
+
+def _server_url(into: str) -> str | None:
+    """``into`` as a server base URL, or None when it names a directory."""
+    if into.startswith(("http://", "https://")):
+        return into.rstrip("/")
+    if "://" in into:
+        raise UsageError(
+            f"--into {into!r}: only http(s) URLs and directories are supported",
+            fix="Pass a server URL such as http://HOST:3000 or a directory path.",
+        )
+    return None
 
 
 @handle_errors
@@ -104,12 +136,15 @@ def prefetch_command(
     go_sum: Annotated[
         Path, typer.Option("--go-sum", help="The go.sum whose module versions to fetch.")
     ] = Path("go.sum"),
-    bundle: Annotated[
-        Path | None,
+    into: Annotated[
+        str | None,
         typer.Option(
+            "--into",
             "--bundle",
-            help="Write into DIR in the cache/download layout (usable as GOPROXY=file://DIR) "
-            "instead of the module cache.",
+            metavar="URL_OR_DIR",
+            help="A DIR to fill in the cache/download layout (usable as GOPROXY=file://DIR), "
+            "or the URL of an `unstall serve` (or any GOPROXY) to warm its cache. "
+            "Default: the module cache.",
         ),
     ] = None,
     jobs: Annotated[
@@ -124,13 +159,25 @@ def prefetch_command(
 ) -> None:
     """Fetch every module version go.sum lists, verified, in parallel.
 
-    Example: unstall prefetch --go-sum go.sum --bundle ./bundle
+    Example: unstall prefetch --go-sum go.sum --into ./bundle
     """
-    go = find_go()
-    go_env = read_go_env(go)
-    target_dir = bundle if bundle is not None else Path(go_env["GOMODCACHE"]) / "cache" / "download"
+    server = _server_url(into) if into is not None else None
+    go_env = go_env_or_environ()
+    scratch = None
+    if server is not None:
+        # Everything goes through the server (which fetches and caches it); the local
+        # copies are only there to verify what it served, and are deleted as we go.
+        scratch = tempfile.TemporaryDirectory(prefix="unstall-prefetch-")
+        target_dir = Path(scratch.name)
+    elif into is not None:
+        target_dir = Path(into)
+    else:
+        target_dir = Path(_gomodcache(go_env)) / "cache" / "download"
     settings = settings_from({"cache_dir": target_dir})
-    proxies = parse_goproxy(go_env.get("GOPROXY", ""), mirrors=settings.mirrors)
+    if server is not None:
+        proxies = parse_goproxy(server)
+    else:
+        proxies = parse_goproxy(go_env.get("GOPROXY", ""), mirrors=settings.mirrors)
     if not proxies.proxies:
         raise UsageError(
             f"GOPROXY={go_env.get('GOPROXY', '')!r} names no module proxy to fetch from",
@@ -155,16 +202,28 @@ def prefetch_command(
     try:
         with progress or contextlib.nullcontext():
             errors = asyncio.run(
-                _run(settings, gosum, targets, jobs, proxies.proxies, private, bus)
+                _run(
+                    settings,
+                    gosum,
+                    targets,
+                    jobs,
+                    proxies.proxies,
+                    private,
+                    bus,
+                    keep=server is None,
+                )
             )
         exit_code = 1 if errors or problems else 0
     finally:
         recorder.finish(exit_code)
+        if scratch is not None:
+            scratch.cleanup()
         if report_json is not None:
             summary.write_json(report_json, run_id=recorder.run_id, exit_code=exit_code)
     fetched = sum(1 for a in summary.artifacts if a.outcome != "failed")
+    where = redact(server) if server is not None else str(target_dir)
     err_console.print(
-        f"unstall: {fetched} of {len(targets)} artifacts in {target_dir}"
+        f"unstall: {fetched} of {len(targets)} artifacts in {where}"
         + (f"; {len(problems)} malformed go.sum line(s)" if problems else ""),
         markup=False,
     )

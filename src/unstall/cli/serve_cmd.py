@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import ssl
 from pathlib import Path
 from typing import Annotated
@@ -12,21 +11,13 @@ import typer
 
 from unstall.cli.common import RunRecorder, VersionOption, err_console, handle_errors
 from unstall.config import load_settings
-from unstall.errors import ConfigError, ToolchainError, UsageError
+from unstall.errors import ConfigError, UsageError
 from unstall.events import EventBus
 from unstall.goproxy.upstream import UpstreamSpec
-from unstall.gotool.env import find_go, parse_goproxy, read_go_env
+from unstall.gotool.env import go_env_or_environ, parse_goproxy
 from unstall.gotool.runner import bind_tcp
 from unstall.serve.auth import Authenticator, load_users
 from unstall.serve.server import ServeOptions, is_loopback, serve
-
-
-def _go_environment() -> dict[str, str]:
-    """go's view of GOPROXY/GOPRIVATE/GONOPROXY; the process environment without go."""
-    try:
-        return read_go_env(find_go())
-    except ToolchainError:
-        return dict(os.environ)
 
 
 def _upstreams(
@@ -179,7 +170,7 @@ def serve_command(
             "network boundary already restricts who can reach it.",
         )
     _check_tls(certfile, keyfile)
-    go_env = _go_environment()
+    go_env = go_env_or_environ()
     if offline:
         if upstream:
             raise UsageError("--offline and --upstream contradict each other", fix="Pass one.")

@@ -68,8 +68,8 @@ class ProxyEngine:
                 ZipQuota,
                 store.root,
                 cache.max_size,
-                on_evict=lambda path, size: self.bus.publish(
-                    CacheEvicted(str(path), size, quota.used if quota else 0)
+                on_evict=lambda path, size, remaining: self.bus.publish(
+                    CacheEvicted(str(path), size, remaining)
                 ),
             )
         self.stash = Stash(

@@ -34,7 +34,7 @@ class ZipQuota:
         max_bytes: int,
         *,
         clock: Callable[[], float] = time.time,
-        on_evict: Callable[[Path, int], None] | None = None,
+        on_evict: Callable[[Path, int, int], None] | None = None,
     ) -> None:
         self.root = root
         self.max_bytes = max_bytes
@@ -95,7 +95,7 @@ class ZipQuota:
                 stale.unlink(missing_ok=True)
             _log.info("evicted %s (%d bytes) to stay under the cache quota", path, size)
             if self._on_evict is not None:
-                self._on_evict(path, size)
+                self._on_evict(path, size, self.used)
 
 
 def _stored_zips(root: Path) -> Iterator[tuple[Path, int, float]]:

@@ -126,6 +126,15 @@ def match_prefix_patterns(patterns: str, path: str) -> bool:
     return False
 
 
+def go_env_or_environ() -> dict[str, str]:
+    """go's view of its environment (GOPROXY, GOPRIVATE, ...), or the process environment
+    when go is not installed (a proxy server or a cache warmer does not need go)."""
+    try:
+        return read_go_env(find_go())
+    except ToolchainError:
+        return dict(os.environ)
+
+
 def private_patterns(go_env: Mapping[str, str]) -> str:
     """Patterns of modules never sent to a proxy: GONOPROXY, defaulting to GOPRIVATE."""
     return go_env.get("GONOPROXY") or go_env.get("GOPRIVATE") or ""
@@ -147,6 +156,7 @@ def gosum_paths(go_env: Mapping[str, str]) -> list[Path]:
 __all__ = [
     "ProxyList",
     "find_go",
+    "go_env_or_environ",
     "gosum_paths",
     "match_prefix_patterns",
     "parse_goproxy",

@@ -118,7 +118,9 @@ def access_logger(destination: str) -> logging.Logger | None:
     if destination == "off":
         return None
     logger = logging.getLogger(ACCESS_LOGGER)
-    logger.handlers.clear()
+    for old in list(logger.handlers):
+        logger.removeHandler(old)
+        old.close()
     logger.propagate = False
     logger.setLevel(logging.INFO)
     handler: logging.Handler

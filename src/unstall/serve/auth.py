@@ -14,6 +14,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 from collections import OrderedDict
 from pathlib import Path
 from typing import Final
@@ -24,7 +25,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from unstall.errors import ConfigError
 
 OPEN_PATHS: Final = frozenset({"/healthz", "/readyz"})
-_BCRYPT_PREFIXES: Final = ("$2a$", "$2b$", "$2y$")
+# $2y$ (htpasswd), $2a$ and $2b$; a two-digit cost; 22 characters of salt, 31 of hash.
+_BCRYPT_HASH: Final = re.compile(r"^\$2[aby]\$[0-3][0-9]\$[./A-Za-z0-9]{53}$")
 _VERIFIED_CACHE: Final = 1024
 
 
@@ -46,7 +48,7 @@ def load_users(path: Path) -> dict[str, bytes]:
                 f"{where}: not a 'user:hash' line",
                 fix="Create entries with `htpasswd -B FILE USER` (Debian package apache2-utils).",
             )
-        if not hashed.startswith(_BCRYPT_PREFIXES):
+        if not _BCRYPT_HASH.match(hashed):
             raise ConfigError(
                 f"{where}: user {user!r} has a hash that is not bcrypt",
                 fix="Only bcrypt entries are accepted: recreate it with `htpasswd -B FILE USER`.",
@@ -100,7 +102,11 @@ class Authenticator:
         if digest in self._verified:
             self._verified.move_to_end(digest)
             return user
-        if not await asyncio.to_thread(bcrypt.checkpw, password, hashed):
+        try:
+            matches = await asyncio.to_thread(bcrypt.checkpw, password, hashed)
+        except ValueError:  # e.g. a password over bcrypt's 72-byte limit
+            return None
+        if not matches:
             return None
         self._verified[digest] = user
         while len(self._verified) > _VERIFIED_CACHE:

@@ -1,0 +1,395 @@
+"""Operating `unstall serve`: access control, TLS, health, metrics, shutdown, quota,
+and hostile requests or upstreams. Real server process, real clients."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import ssl
+import threading
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+import bcrypt
+import httpx
+import trustme
+
+from tests.support.cli import run_unstall
+from tests.support.faults import CorruptZip, Trickle, WrongContent
+from tests.support.gocmd import GoEnvFactory, run_go
+from tests.support.modfactory import FixtureGraph, FixtureModule, make_module, write_main_module
+from tests.support.server import ServeProcess
+from tests.support.upstream import UpstreamPool
+from unstall.goproxy.paths import escape
+
+GO_TIMEOUT = 180.0
+
+
+def _zip_path(module: FixtureModule) -> str:
+    return f"{escape(module.path)}/@v/{module.version}.zip"
+
+
+def _stored(cache: Path) -> list[Path]:
+    """Every file in the served layout (temporary downloads excluded)."""
+    return sorted(
+        p for p in cache.rglob("*") if p.is_file() and ".incoming" not in p.relative_to(cache).parts
+    )
+
+
+class TlsFiles(NamedTuple):
+    ca: trustme.CA
+    certfile: Path
+    keyfile: Path
+    cafile: Path
+
+    @property
+    def trust(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(self.cafile))
+
+
+def _tls_files(tmp: Path) -> TlsFiles:
+    """A CA, and a certificate for 127.0.0.1 with its key, as PEM files."""
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    files = TlsFiles(ca, tmp / "srv.crt", tmp / "srv.key", tmp / "ca.pem")
+    cert.cert_chain_pems[0].write_to_path(str(files.certfile))
+    cert.private_key_pem.write_to_path(str(files.keyfile))
+    ca.cert_pem.write_to_path(str(files.cafile))
+    return files
+
+
+def test_a_token_protects_everything_but_health(
+    tmp_path: Path,
+    go_env: GoEnvFactory,
+    upstream_factory: UpstreamPool,
+    fixture_graph: FixtureGraph,
+) -> None:
+    upstream = upstream_factory(fixture_graph.modules)
+    module = fixture_graph.closure[0]
+    token = "s3cret-team-token"
+    tls = _tls_files(tmp_path)
+    args = [
+        "--upstream",
+        upstream.url,
+        "--certfile",
+        str(tls.certfile),
+        "--keyfile",
+        str(tls.keyfile),
+    ]
+    with ServeProcess(tmp_path / "srv", args, env={"UNSTALL_TOKEN": token}) as server:
+        client = httpx.Client(verify=tls.trust, timeout=30)
+        assert client.get(f"{server.url}/healthz").status_code == 200
+        assert client.get(f"{server.url}/readyz").status_code == 200
+        refused = client.get(f"{server.url}/{_zip_path(module)}")
+        assert refused.status_code == 401
+        assert refused.headers["www-authenticate"].startswith("Basic")
+        assert client.get(f"{server.url}/metrics").status_code == 401
+        bearer = {"Authorization": f"Bearer {token}"}
+        ok = client.get(f"{server.url}/{_zip_path(module)}", headers=bearer)
+        assert ok.content == module.zip_bytes
+        wrong = client.get(
+            f"{server.url}/{_zip_path(module)}", headers={"Authorization": "Bearer nope"}
+        )
+        assert wrong.status_code == 401
+
+        # go sends the token as the Basic password from the GOPROXY URL; it refuses
+        # to send credentials over plain http, hence TLS.
+        main = tmp_path / "main"
+        main.mkdir()
+        write_main_module(
+            main, "example.test/main", fixture_graph.direct, all_modules=fixture_graph.closure
+        )
+        with_token = server.url.replace("https://", f"https://ci:{token}@")
+        trusted = {"GOSUMDB": "off", "SSL_CERT_FILE": str(tls.cafile)}
+        done = run_go(
+            ["mod", "download"], cwd=main, env=go_env(with_token, trusted), timeout=GO_TIMEOUT
+        )
+        assert done.returncode == 0, done.stderr
+        without = run_go(
+            ["mod", "download"], cwd=main, env=go_env(server.url, trusted), timeout=GO_TIMEOUT
+        )
+        assert without.returncode != 0
+        assert "401" in without.stderr
+    users = {r["user"] for r in server.access_records() if r["status"] == 200}
+    assert "token" in users
+
+
+def test_an_htpasswd_users_file_admits_its_users_only(
+    tmp_path: Path, upstream_factory: UpstreamPool
+) -> None:
+    module = make_module("fixture.test/guarded", "v1.0.0")
+    upstream = upstream_factory()
+    upstream.modules.add(module)
+    users = tmp_path / "users.htpasswd"
+    hashed = bcrypt.hashpw(b"correct horse", bcrypt.gensalt(rounds=4)).decode()
+    users.write_text(f"# team\nalice:{hashed.replace('$2b$', '$2y$', 1)}\n")
+    args = ["--upstream", upstream.url, "--users", str(users)]
+    with ServeProcess(tmp_path / "srv", args) as server:
+        url = f"{server.url}/{_zip_path(module)}"
+        assert httpx.get(url, auth=("alice", "correct horse"), timeout=30).status_code == 200
+        assert httpx.get(url, auth=("alice", "wrong"), timeout=30).status_code == 401
+        assert httpx.get(url, auth=("mallory", "correct horse"), timeout=30).status_code == 401
+    assert any(r["user"] == "alice" for r in server.access_records())
+
+
+def test_exposing_the_proxy_without_credentials_is_refused(tmp_path: Path) -> None:
+    refused = run_unstall(
+        ["serve", "--host", "0.0.0.0", "--port", "0", "--offline", "--cache", str(tmp_path / "c")],
+        cwd=tmp_path,
+        env={**os.environ, "UNSTALL_HOME": str(tmp_path / "home")},
+        timeout=60,
+    )
+    assert refused.returncode == 2
+    assert "without authentication" in refused.stderr
+    assert "UNSTALL_TOKEN" in refused.stderr
+
+    bad_users = tmp_path / "users"
+    bad_users.write_text("bob:{SHA}fEqNCco3Yq9h5ZUglD3CZJT4lBs=\n")
+    rejected = run_unstall(
+        ["serve", "--port", "0", "--offline", "--users", str(bad_users)],
+        cwd=tmp_path,
+        env={**os.environ, "UNSTALL_HOME": str(tmp_path / "home")},
+        timeout=60,
+    )
+    assert rejected.returncode != 0
+    assert f"{bad_users}:1" in rejected.stderr
+    assert "bcrypt" in rejected.stderr
+
+
+def test_tls_with_a_certificate_and_key_serves_go(
+    tmp_path: Path,
+    go_env: GoEnvFactory,
+    upstream_factory: UpstreamPool,
+    fixture_graph: FixtureGraph,
+) -> None:
+    tls = _tls_files(tmp_path)
+    certfile, keyfile, cafile = tls.certfile, tls.keyfile, tls.cafile
+    upstream = upstream_factory(fixture_graph.modules)
+    args = ["--upstream", upstream.url, "--certfile", str(certfile), "--keyfile", str(keyfile)]
+    with ServeProcess(tmp_path / "srv", args) as server:
+        assert server.url.startswith("https://")
+        assert httpx.get(f"{server.url}/healthz", verify=tls.trust, timeout=30).status_code == 200
+        main = tmp_path / "main"
+        main.mkdir()
+        write_main_module(
+            main, "example.test/main", fixture_graph.direct, all_modules=fixture_graph.closure
+        )
+        env = go_env(server.url, {"GOSUMDB": "off", "SSL_CERT_FILE": str(cafile)})
+        done = run_go(["mod", "download"], cwd=main, env=env, timeout=GO_TIMEOUT)
+        assert done.returncode == 0, done.stderr
+
+    wrong_key = tmp_path / "other.key"
+    tls.ca.issue_cert("127.0.0.1").private_key_pem.write_to_path(str(wrong_key))
+    mismatched = run_unstall(
+        [
+            "serve",
+            "--port",
+            "0",
+            "--offline",
+            "--certfile",
+            str(certfile),
+            "--keyfile",
+            str(wrong_key),
+        ],
+        cwd=tmp_path,
+        env={**os.environ, "UNSTALL_HOME": str(tmp_path / "home")},
+        timeout=60,
+    )
+    assert mismatched.returncode != 0
+    assert "cannot use the TLS certificate" in mismatched.stderr
+
+
+def test_metrics_and_the_access_log_describe_the_traffic(
+    tmp_path: Path, upstream_factory: UpstreamPool
+) -> None:
+    module = make_module("fixture.test/counted", "v1.0.0")
+    upstream = upstream_factory()
+    upstream.modules.add(module)
+    with ServeProcess(tmp_path / "srv", ["--upstream", upstream.url]) as server:
+        url = f"{server.url}/{_zip_path(module)}"
+        assert httpx.get(url, timeout=30).headers["x-unstall-cache"] == "miss"
+        assert httpx.get(url, timeout=30).headers["x-unstall-cache"] == "hit"
+        assert httpx.get(f"{server.url}/fixture.test/counted/@v/v9.9.9.info").status_code == 404
+        text = httpx.get(f"{server.url}/metrics", timeout=30).text
+    samples = {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line and not line.startswith("#")
+    }
+    assert samples['unstall_http_requests_total{endpoint="zip",status="200"}'] == 2
+    assert samples['unstall_http_requests_total{endpoint="info",status="404"}'] == 1
+    assert samples['unstall_cache_lookups_total{kind="zip",result="hit"}'] == 1
+    assert samples['unstall_cache_lookups_total{kind="zip",result="miss"}'] == 1
+    assert samples['unstall_http_response_bytes_total{endpoint="zip"}'] == 2 * len(module.zip_bytes)
+    ok_attempts = (
+        f'unstall_upstream_attempts_total{{cause="ok",outcome="ok",upstream="{upstream.url}"}}'
+    )
+    assert samples[ok_attempts] == 1
+    phase = f'unstall_upstream_phase_seconds_count{{phase="first_byte",upstream="{upstream.url}"}}'
+    assert samples[phase] >= 1
+    breaker = (
+        f'unstall_upstream_breaker{{unstall_upstream_breaker="closed",upstream="{upstream.url}"}}'
+    )
+    assert samples[breaker] == 1
+    records = server.access_records()
+    zips = [r for r in records if r["endpoint"] == "zip"]
+    assert [(r["status"], r["cache"], r["bytes"]) for r in zips] == [
+        (200, "miss", len(module.zip_bytes)),
+        (200, "hit", len(module.zip_bytes)),
+    ]
+    assert zips[0]["upstream"] == upstream.url
+    assert all(r["remote"] == "127.0.0.1" and r["duration_ms"] >= 0 for r in records)
+
+
+def test_readyz_fails_when_every_upstream_is_offline(
+    tmp_path: Path, upstream_factory: UpstreamPool
+) -> None:
+    gone = upstream_factory(mode="refuse")
+    with ServeProcess(tmp_path / "srv", ["--upstream", gone.url]) as server:
+        assert httpx.get(f"{server.url}/readyz", timeout=30).status_code == 200
+        for n in range(4):
+            failed = httpx.get(f"{server.url}/fixture.test/m{n}/@v/v1.0.0.info", timeout=60)
+            assert failed.status_code == 502
+            assert "connection refused" in failed.text
+        ready = httpx.get(f"{server.url}/readyz", timeout=30)
+        assert ready.status_code == 503
+        assert "assumed offline" in ready.text
+        assert httpx.get(f"{server.url}/healthz", timeout=30).status_code == 200
+
+
+def test_sigterm_finishes_answers_in_flight_and_leaves_no_partial_files(
+    tmp_path: Path, upstream_factory: UpstreamPool
+) -> None:
+    module = make_module("fixture.test/slow", "v1.0.0", payload_size=64 * 1024)
+    upstream = upstream_factory()
+    upstream.modules.add(module)
+    # about 2 s for the whole zip: the SIGTERM lands in the middle of it
+    upstream.add_fault("*.zip", Trickle(chunk_bytes=4096, interval=0.1), times=None)
+    answers: list[httpx.Response] = []
+    with ServeProcess(tmp_path / "srv", ["--upstream", upstream.url, "--grace", "60"]) as server:
+        client = threading.Thread(
+            target=lambda: answers.append(
+                httpx.get(f"{server.url}/{_zip_path(module)}", timeout=120)
+            )
+        )
+        client.start()
+        deadline = time.monotonic() + 30
+        while upstream.count("*.zip") == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server.stop(signal.SIGTERM) == 0
+        client.join(timeout=120)
+    assert [a.status_code for a in answers] == [200]
+    assert answers[0].content == module.zip_bytes
+    assert "stopped" in server.stderr
+    incoming = list((server.cache / ".incoming").iterdir())
+    assert [p for p in incoming if p.suffix == ".part"] == []
+
+
+def test_second_signal_stops_at_once_without_partial_artifacts(
+    tmp_path: Path, upstream_factory: UpstreamPool
+) -> None:
+    module = make_module("fixture.test/stuck", "v1.0.0", payload_size=64 * 1024)
+    upstream = upstream_factory()
+    upstream.modules.add(module)
+    upstream.add_fault("*.zip", Trickle(chunk_bytes=1024, interval=0.2), times=None)
+    with ServeProcess(tmp_path / "srv", ["--upstream", upstream.url, "--grace", "60"]) as server:
+        threading.Thread(
+            target=lambda: httpx.get(f"{server.url}/{_zip_path(module)}", timeout=120),
+            daemon=True,
+        ).start()
+        deadline = time.monotonic() + 30
+        while upstream.count("*.zip") == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        server._process.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
+        time.sleep(0.5)
+        started = time.monotonic()
+        assert server.stop(signal.SIGINT) == 0
+        assert time.monotonic() - started < 30  # did not wait out the 60 s grace
+    assert not [p for p in _stored(server.cache) if p.suffix == ".zip"]
+    assert not [p for p in (server.cache / ".incoming").iterdir() if p.suffix == ".part"]
+
+
+def test_least_recently_used_zips_are_evicted_over_the_quota(
+    tmp_path: Path, upstream_factory: UpstreamPool
+) -> None:
+    modules = [
+        make_module(f"fixture.test/big{i}", "v1.0.0", payload_size=200 * 1024) for i in range(4)
+    ]
+    upstream = upstream_factory()
+    for module in modules:
+        upstream.modules.add(module)
+    cache = tmp_path / "store"
+    with ServeProcess(tmp_path / "srv", ["--upstream", upstream.url], cache=cache) as server:
+        for module in modules[:3]:
+            assert httpx.get(f"{server.url}/{_zip_path(module)}", timeout=30).status_code == 200
+    # Age the three stored zips: big1 used longest ago, then big0, then big2.
+    now = time.time()
+    for module, age in ((modules[1], 3000), (modules[0], 2000), (modules[2], 1000)):
+        stored = cache / _zip_path(module)
+        os.utime(stored, (now - age, stored.stat().st_mtime))
+    sizes = sorted(len(m.zip_bytes) for m in modules)
+    quota = str(sum(sizes[1:]))  # room for any three of the zips, not four
+    args = ["--upstream", upstream.url, "--max-cache-size", quota]
+    with ServeProcess(tmp_path / "srv2", args, cache=cache) as server:
+        assert httpx.get(f"{server.url}/{_zip_path(modules[3])}", timeout=30).status_code == 200
+        assert not (cache / _zip_path(modules[1])).exists()
+        assert not (cache / _zip_path(modules[1])).with_suffix(".ziphash").exists()
+        for kept in (modules[0], modules[2], modules[3]):
+            assert (cache / _zip_path(kept)).exists()
+        # The evicted version is still known (.mod/.info stay) and comes back on demand.
+        before = upstream.count(f"*/{escape(modules[1].path)}/*.zip")
+        again = httpx.get(f"{server.url}/{_zip_path(modules[1])}", timeout=30)
+        assert again.content == modules[1].zip_bytes
+        assert upstream.count(f"*/{escape(modules[1].path)}/*.zip") == before + 1
+        text = httpx.get(f"{server.url}/metrics", timeout=30).text
+    # Bringing big1 back went over the quota again: big0 was then the oldest.
+    assert "unstall_cache_evictions_total 2.0" in text
+    assert not (cache / _zip_path(modules[0])).exists()
+
+
+def test_hostile_paths_get_4xx_and_touch_nothing(
+    tmp_path: Path, upstream_factory: UpstreamPool
+) -> None:
+    upstream = upstream_factory()
+    with ServeProcess(tmp_path / "srv", ["--upstream", upstream.url]) as server:
+        host, port = server.url.removeprefix("http://").rsplit(":", 1)
+        for path in (
+            "/../../etc/passwd",
+            "/example.com/../../../etc/passwd/@v/list",
+            "/example.com/%2e%2e/%2e%2e/@v/list",
+            "/example.com/m/@v/..%2f..%2fsecret.zip",
+            "/Example.com/m/@v/v1.0.0.info",
+            "/example.com/m/@v/not-a-version.mod",
+            "/example.com/m/@v/v1.0.0.exe",
+            "/example.com/m/@v/v1.0.0%00.zip",
+            "/%ff%fe/@v/list",
+        ):
+            connection = http.client.HTTPConnection(host, int(port), timeout=30)
+            connection.request("GET", path)
+            answer = connection.getresponse()
+            body = answer.read().decode("utf-8", "replace")
+            connection.close()
+            assert 400 <= answer.status < 500, (path, answer.status, body)
+            assert body.strip(), path
+    assert upstream.requests == []
+    assert _stored(server.cache) == []
+
+
+def test_corrupt_or_oversized_upstream_answers_are_502_and_not_stored(
+    tmp_path: Path, upstream_factory: UpstreamPool
+) -> None:
+    module = make_module("fixture.test/bad", "v1.0.0")
+    upstream = upstream_factory()
+    upstream.modules.add(module)
+    upstream.add_fault("*.zip", CorruptZip(), times=None)
+    upstream.add_fault("*.mod", WrongContent(b"module x\n" + b"/" * (17 << 20)), times=None)
+    with ServeProcess(tmp_path / "srv", ["--upstream", upstream.url]) as server:
+        bad_zip = httpx.get(f"{server.url}/{_zip_path(module)}", timeout=60)
+        assert bad_zip.status_code == 502
+        assert "unstall: cause" in bad_zip.text
+        huge_mod = httpx.get(f"{server.url}/{escape(module.path)}/@v/v1.0.0.mod", timeout=60)
+        assert huge_mod.status_code == 502
+        assert "integrity-size" in huge_mod.text
+    assert [p for p in _stored(server.cache) if p.suffix in (".zip", ".mod")] == []

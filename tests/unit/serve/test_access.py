@@ -1,0 +1,273 @@
+"""Per-request accounting: endpoint labels, the JSON access log and the request metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from unstall.observe.metrics import Metrics
+from unstall.serve.access import ACCESS_LOGGER, AccessMiddleware, access_logger, endpoint_of
+
+
+@pytest.mark.parametrize(
+    ("path", "endpoint"),
+    [
+        ("/example.test/m/@v/list", "list"),
+        ("/example.test/m/v2/@latest", "latest"),
+        ("/example.test/m/@v/v1.2.3.info", "info"),
+        ("/example.test/m/@v/v1.2.3.mod", "mod"),
+        ("/example.test/m/@v/v1.2.3.zip", "zip"),
+        ("/sumdb/sum.golang.org/supported", "sumdb"),
+        ("/sumdb/sum.golang.org/lookup/example.test/m@v1.2.3.zip", "sumdb"),
+        ("/sumdb/sum.golang.org/tile/8/0/001", "sumdb"),
+        ("/healthz", "healthz"),
+        ("/readyz", "readyz"),
+        ("/metrics", "metrics"),
+        ("/", "other"),
+        ("/favicon.ico", "other"),
+        ("/healthz/", "other"),
+        ("/metrics/extra", "other"),
+        ("/example.test/m/@v/", "other"),
+        ("/example.test/m/@v/v1.2.3.ziphash", "other"),
+    ],
+)
+def test_endpoint_of(path: str, endpoint: str) -> None:
+    assert endpoint_of(path) == endpoint
+
+
+class Lines(logging.Handler):
+    """Collects the formatted messages of a logger."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+    def records(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.lines]
+
+
+@pytest.fixture
+def log(request: pytest.FixtureRequest) -> Iterator[tuple[logging.Logger, Lines]]:
+    logger = logging.getLogger(f"tests.access.{request.node.name}")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    lines = Lines()
+    logger.addHandler(lines)
+    yield logger, lines
+    logger.removeHandler(lines)
+
+
+@pytest.fixture
+def access_logger_reset() -> Iterator[None]:
+    """access_logger configures a process-wide logger: restore it after the test."""
+    yield
+    logger = logging.getLogger(ACCESS_LOGGER)
+    for handler in list(logger.handlers):
+        handler.close()
+        logger.removeHandler(handler)
+    logger.propagate = True
+    logger.setLevel(logging.NOTSET)
+
+
+def _app(
+    status: int = 200, chunks: tuple[bytes, ...] = (b"",), headers: dict[str, str] | None = None
+) -> ASGIApp:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        raw = [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
+        await send({"type": "http.response.start", "status": status, "headers": raw})
+        for n, chunk in enumerate(chunks):
+            more = n < len(chunks) - 1
+            await send({"type": "http.response.body", "body": chunk, "more_body": more})
+
+    return app
+
+
+def _get(app: ASGIApp, path: str, *, raise_app_exceptions: bool = True) -> httpx.Response:
+    async def get() -> httpx.Response:
+        transport = httpx.ASGITransport(
+            app=app, raise_app_exceptions=raise_app_exceptions, client=("192.0.2.7", 4321)
+        )
+        async with httpx.AsyncClient(transport=transport, base_url="http://proxy.test") as client:
+            return await client.get(path)
+
+    return asyncio.run(get())
+
+
+def _count(metrics: Metrics, endpoint: str, status: str) -> float | None:
+    return metrics.registry.get_sample_value(
+        "unstall_http_requests_total", {"endpoint": endpoint, "status": status}
+    )
+
+
+def test_one_json_line_per_request(log: tuple[logging.Logger, Lines]) -> None:
+    logger, lines = log
+    metrics = Metrics()
+    app = _app(
+        chunks=(b"PK\x03\x04", b"x" * 96),
+        headers={"X-Unstall-Cache": "miss", "X-Unstall-Upstream": "https://proxy.golang.org"},
+    )
+    response = _get(AccessMiddleware(app, metrics, logger), "/example.test/m/@v/v1.0.0.zip")
+    assert response.status_code == 200
+    assert len(response.content) == 100
+    [record] = lines.records()
+    assert record["method"] == "GET"
+    assert record["path"] == "/example.test/m/@v/v1.0.0.zip"
+    assert record["endpoint"] == "zip"
+    assert record["status"] == 200
+    assert record["bytes"] == 100
+    assert record["cache"] == "miss"
+    assert record["upstream"] == "https://proxy.golang.org"
+    assert record["remote"] == "192.0.2.7"
+    assert record["user"] is None
+    assert record["duration_ms"] >= 0
+    assert record["time"].endswith("Z")
+    assert "\n" not in lines.lines[0]
+
+
+def test_missing_cache_headers_are_logged_as_null(log: tuple[logging.Logger, Lines]) -> None:
+    logger, lines = log
+    _get(AccessMiddleware(_app(404, (b"not found",)), Metrics(), logger), "/m/@v/v9.info")
+    [record] = lines.records()
+    assert record["status"] == 404
+    assert record["bytes"] == len(b"not found")
+    assert record["endpoint"] == "info"
+    assert record["cache"] is None
+    assert record["upstream"] is None
+
+
+def test_the_user_set_by_an_inner_middleware_is_logged(log: tuple[logging.Logger, Lines]) -> None:
+    logger, lines = log
+    inner = _app(chunks=(b"v1.0.0\n",))
+
+    async def authenticated(scope: Scope, receive: Receive, send: Send) -> None:
+        scope.setdefault("state", {})["user"] = "alice"
+        await inner(scope, receive, send)
+
+    _get(AccessMiddleware(authenticated, Metrics(), logger), "/m/@v/list")
+    [record] = lines.records()
+    assert record["user"] == "alice"
+    assert record["endpoint"] == "list"
+
+
+def test_requests_are_counted_in_the_metrics() -> None:
+    metrics = Metrics()
+    ok = AccessMiddleware(_app(chunks=(b"a" * 10,)), metrics, None)
+    missing = AccessMiddleware(_app(404, (b"nope",)), metrics, None)
+    _get(ok, "/m/@v/v1.0.0.mod")
+    _get(ok, "/m/@v/v1.1.0.mod")
+    _get(missing, "/m/@v/v9.0.0.mod")
+    _get(ok, "/healthz")
+    assert _count(metrics, "mod", "200") == 2.0
+    assert _count(metrics, "mod", "404") == 1.0
+    assert _count(metrics, "healthz", "200") == 1.0
+    assert _count(metrics, "zip", "200") is None
+    registry = metrics.registry
+    assert registry.get_sample_value("unstall_http_response_bytes_total", {"endpoint": "mod"}) == 24
+    assert (
+        registry.get_sample_value(
+            "unstall_http_request_duration_seconds_count", {"endpoint": "mod"}
+        )
+        == 3
+    )
+
+
+def test_an_app_that_raises_is_counted_as_500(log: tuple[logging.Logger, Lines]) -> None:
+    logger, lines = log
+    metrics = Metrics()
+
+    async def broken(scope: Scope, receive: Receive, send: Send) -> None:
+        raise RuntimeError("boom")
+
+    middleware = AccessMiddleware(broken, metrics, logger)
+    with pytest.raises(RuntimeError, match="boom"):
+        _get(middleware, "/m/@latest")
+    response = _get(middleware, "/m/@latest", raise_app_exceptions=False)
+    assert response.status_code == 500
+    assert _count(metrics, "latest", "500") == 2.0
+    assert [r["status"] for r in lines.records()] == [500, 500]
+    assert [r["bytes"] for r in lines.records()] == [0, 0]
+
+
+def test_no_logger_still_counts() -> None:
+    metrics = Metrics()
+    _get(AccessMiddleware(_app(), metrics, None), "/metrics")
+    assert _count(metrics, "metrics", "200") == 1.0
+
+
+def test_non_http_scopes_pass_through_uncounted() -> None:
+    metrics = Metrics()
+    seen: list[str] = []
+
+    async def inner(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(scope["type"])
+
+    async def receive() -> dict[str, str]:
+        return {"type": "lifespan.startup"}
+
+    async def send(message: object) -> None:
+        raise AssertionError("nothing should be sent")
+
+    asyncio.run(AccessMiddleware(inner, metrics, None)({"type": "lifespan"}, receive, send))
+    assert seen == ["lifespan"]
+    samples = [s for m in metrics.registry.collect() for s in m.samples]
+    assert not [s for s in samples if s.name == "unstall_http_requests_total"]
+
+
+@pytest.mark.usefixtures("access_logger_reset")
+def test_access_logger_off_is_none() -> None:
+    assert access_logger("off") is None
+
+
+@pytest.mark.usefixtures("access_logger_reset")
+def test_access_logger_writes_lines_to_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "access.log"
+    logger = access_logger(str(path))
+    assert logger is not None
+    assert logger.name == ACCESS_LOGGER
+    assert logger.propagate is False
+    metrics = Metrics()
+    app = AccessMiddleware(
+        _app(chunks=(b"{}",), headers={"X-Unstall-Cache": "hit"}), metrics, logger
+    )
+    _get(app, "/m/@v/v1.0.0.info")
+    _get(app, "/m/@latest")
+    for handler in logger.handlers:
+        handler.flush()
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line)["endpoint"] for line in lines] == ["info", "latest"]
+    assert json.loads(lines[0])["cache"] == "hit"
+
+
+@pytest.mark.usefixtures("access_logger_reset")
+def test_access_logger_dash_writes_to_stdout(capsys: pytest.CaptureFixture[str]) -> None:
+    logger = access_logger("-")
+    assert logger is not None
+    [handler] = logger.handlers
+    assert isinstance(handler, logging.StreamHandler)
+    assert handler.stream is sys.stdout
+    logger.info('{"status":200}')
+    assert capsys.readouterr().out == '{"status":200}\n'
+
+
+@pytest.mark.usefixtures("access_logger_reset")
+def test_reconfiguring_the_access_log_closes_the_previous_file(tmp_path: Path) -> None:
+    first = access_logger(str(tmp_path / "first.log"))
+    assert first is not None
+    [old] = first.handlers
+    assert isinstance(old, logging.FileHandler)
+    second = access_logger(str(tmp_path / "second.log"))
+    assert second is not None
+    assert old not in second.handlers
+    assert old.stream is None  # FileHandler.close() drops its stream
