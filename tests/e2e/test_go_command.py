@@ -42,13 +42,6 @@ FAST_ENV = {
 }
 
 
-def _main_module(tmp: Path, graph: FixtureGraph) -> Path:
-    main = tmp / "main"
-    main.mkdir()
-    write_main_module(main, "example.test/main", graph.direct, all_modules=graph.closure)
-    return main
-
-
 def _single_module_main(tmp: Path, module: FixtureModule) -> Path:
     main = tmp / "main"
     main.mkdir()
@@ -110,7 +103,7 @@ def test_unstall_go_succeeds_where_go_hangs_on_a_silent_mirror(
 ) -> None:
     silent = upstream_factory(fixture_graph.modules, mode="blackhole")
     healthy = upstream_factory(fixture_graph.modules)
-    main = _main_module(tmp_path, fixture_graph)
+    main = fixture_graph.write_main(tmp_path / "main")
     goproxy = f"{silent.url}|{healthy.url}"
     _assert_plain_go_fails(["mod", "download"], main, _env(go_env, goproxy, tmp_path / "p"))
 
@@ -139,7 +132,7 @@ def test_unstall_go_build_survives_resets_that_break_plain_go(
     for module in fixture_graph.closure:
         # Twice per zip: once for plain go, once for unstall.
         flaky.add_fault(f"*/{escape(module.path)}/@v/*.zip", ResetBody(after_bytes=-1), times=2)
-    main = _main_module(tmp_path, fixture_graph)
+    main = fixture_graph.write_main(tmp_path / "main")
     _assert_plain_go_fails(["build", "./..."], main, _env(go_env, flaky.url, tmp_path / "p"))
 
     env = _env(go_env, flaky.url, tmp_path / "u")
@@ -155,7 +148,7 @@ def test_failure_is_explained_with_layer_cause_and_fix(
     fixture_graph: FixtureGraph,
 ) -> None:
     refused = upstream_factory(fixture_graph.modules, mode="refuse")
-    main = _main_module(tmp_path, fixture_graph)
+    main = fixture_graph.write_main(tmp_path / "main")
     env = _env(go_env, refused.url, tmp_path)
     result = run_unstall(["go", "mod", "download"], cwd=main, env=env)
     assert result.returncode == 1  # go's own exit code
@@ -255,7 +248,7 @@ def test_tls_upstreams_are_checked_against_the_trust_store_go_uses(
     server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     authority.issue_cert("127.0.0.1").configure_cert(server_context)
     secure = upstream_factory(fixture_graph.modules, tls=server_context)
-    main = _main_module(tmp_path, fixture_graph)
+    main = fixture_graph.write_main(tmp_path / "main")
     ca_file = tmp_path / "ca.pem"
     authority.cert_pem.write_to_path(str(ca_file))
 
@@ -281,7 +274,7 @@ def test_progress_is_drawn_on_a_terminal_and_not_otherwise(
     fixture_graph: FixtureGraph,
 ) -> None:
     upstream = upstream_factory(fixture_graph.modules, latency=0.3)
-    main = _main_module(tmp_path, fixture_graph)
+    main = fixture_graph.write_main(tmp_path / "main")
     env = _env(go_env, upstream.url, tmp_path / "tty")
     env["COLUMNS"] = "200"
     controller, terminal = os.openpty()

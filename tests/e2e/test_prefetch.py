@@ -8,7 +8,7 @@ from pathlib import Path
 from tests.support.cli import run_unstall
 from tests.support.faults import ResetBody, WrongContent
 from tests.support.gocmd import GoEnvFactory, run_go
-from tests.support.modfactory import FixtureGraph, make_module, write_main_module
+from tests.support.modfactory import FixtureGraph, make_module
 from tests.support.upstream import UpstreamPool
 from unstall.goproxy.paths import escape
 
@@ -16,9 +16,7 @@ from unstall.goproxy.paths import escape
 def _setup(
     tmp: Path, go_env: GoEnvFactory, goproxy: str, graph: FixtureGraph
 ) -> tuple[Path, dict[str, str]]:
-    main = tmp / "main"
-    main.mkdir()
-    write_main_module(main, "example.test/main", graph.direct, all_modules=graph.closure)
+    main = graph.write_main(tmp / "main")
     env = go_env(goproxy, {"GOSUMDB": "off"})
     env["UNSTALL_HOME"] = str(tmp / "unstall-home")
     env["UNSTALL_RETRY__BACKOFF_BASE"] = "0.05"

@@ -18,13 +18,6 @@ from unstall.goproxy.paths import escape
 GO_TIMEOUT = 180.0
 
 
-def _main_module(tmp: Path, graph: FixtureGraph) -> Path:
-    main = tmp / "main"
-    main.mkdir()
-    write_main_module(main, "example.test/main", graph.direct, all_modules=graph.closure)
-    return main
-
-
 def _download(main: Path, env: dict[str, str]) -> None:
     done = run_go(["mod", "download", "-x"], cwd=main, env=env, timeout=GO_TIMEOUT)
     assert done.returncode == 0, done.stderr
@@ -39,7 +32,7 @@ def test_cached_modules_survive_the_upstream_being_killed(
     fixture_graph: FixtureGraph,
 ) -> None:
     upstream = upstream_factory(fixture_graph.modules)
-    main = _main_module(tmp_path, fixture_graph)
+    main = fixture_graph.write_main(tmp_path / "main")
     module = fixture_graph.closure[0]
     with ServeProcess(tmp_path / "srv", ["--upstream", upstream.url, "--list-ttl", "0"]) as server:
         _download(main, go_env(server.url, {"GOSUMDB": "off"}))
@@ -89,7 +82,7 @@ def test_a_restart_keeps_the_cache_and_the_store_is_a_file_goproxy(
     fixture_graph: FixtureGraph,
 ) -> None:
     upstream = upstream_factory(fixture_graph.modules)
-    main = _main_module(tmp_path, fixture_graph)
+    main = fixture_graph.write_main(tmp_path / "main")
     cache = tmp_path / "store"
     with ServeProcess(tmp_path / "srv", ["--upstream", upstream.url], cache=cache) as server:
         _download(main, go_env(server.url, {"GOSUMDB": "off"}))
@@ -117,7 +110,7 @@ def test_offline_mode_serves_the_store_and_404s_the_rest(
     fixture_graph: FixtureGraph,
 ) -> None:
     upstream = upstream_factory(fixture_graph.modules)
-    main = _main_module(tmp_path, fixture_graph)
+    main = fixture_graph.write_main(tmp_path / "main")
     cache = tmp_path / "store"
     with ServeProcess(tmp_path / "srv", ["--upstream", upstream.url], cache=cache) as server:
         _download(main, go_env(server.url, {"GOSUMDB": "off"}))
@@ -172,7 +165,7 @@ def test_prefetch_into_a_server_warms_its_cache(
     fixture_graph: FixtureGraph,
 ) -> None:
     upstream = upstream_factory(fixture_graph.modules)
-    main = _main_module(tmp_path, fixture_graph)
+    main = fixture_graph.write_main(tmp_path / "main")
     with ServeProcess(tmp_path / "srv", ["--upstream", upstream.url]) as server:
         env = go_env(upstream.url, {"GOSUMDB": "off"})
         env["UNSTALL_HOME"] = str(tmp_path / "client-home")

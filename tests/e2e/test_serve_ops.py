@@ -3,6 +3,7 @@ and hostile requests or upstreams. Real server process, real clients."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import signal
@@ -19,9 +20,9 @@ import trustme
 from tests.support.cli import run_unstall
 from tests.support.faults import CorruptZip, Trickle, WrongContent
 from tests.support.gocmd import GoEnvFactory, run_go
-from tests.support.modfactory import FixtureGraph, FixtureModule, make_module, write_main_module
+from tests.support.modfactory import FixtureGraph, FixtureModule, make_module
 from tests.support.server import ServeProcess
-from tests.support.upstream import UpstreamPool
+from tests.support.upstream import FakeUpstream, UpstreamPool
 from unstall.goproxy.paths import escape
 
 GO_TIMEOUT = 180.0
@@ -96,11 +97,7 @@ def test_a_token_protects_everything_but_health(
 
         # go sends the token as the Basic password from the GOPROXY URL; it refuses
         # to send credentials over plain http, hence TLS.
-        main = tmp_path / "main"
-        main.mkdir()
-        write_main_module(
-            main, "example.test/main", fixture_graph.direct, all_modules=fixture_graph.closure
-        )
+        main = fixture_graph.write_main(tmp_path / "main")
         with_token = server.url.replace("https://", f"https://ci:{token}@")
         trusted = {"GOSUMDB": "off", "SSL_CERT_FILE": str(tls.cafile)}
         done = run_go(
@@ -171,11 +168,7 @@ def test_tls_with_a_certificate_and_key_serves_go(
     with ServeProcess(tmp_path / "srv", args) as server:
         assert server.url.startswith("https://")
         assert httpx.get(f"{server.url}/healthz", verify=tls.trust, timeout=30).status_code == 200
-        main = tmp_path / "main"
-        main.mkdir()
-        write_main_module(
-            main, "example.test/main", fixture_graph.direct, all_modules=fixture_graph.closure
-        )
+        main = fixture_graph.write_main(tmp_path / "main")
         env = go_env(server.url, {"GOSUMDB": "off", "SSL_CERT_FILE": str(cafile)})
         done = run_go(["mod", "download"], cwd=main, env=env, timeout=GO_TIMEOUT)
         assert done.returncode == 0, done.stderr
@@ -259,6 +252,25 @@ def test_readyz_fails_when_every_upstream_is_offline(
         assert httpx.get(f"{server.url}/healthz", timeout=30).status_code == 200
 
 
+def _zip_in_flight(
+    server: ServeProcess, upstream: FakeUpstream, module: FixtureModule
+) -> tuple[threading.Thread, list[httpx.Response]]:
+    """Ask the server for ``module``'s zip from a thread; return once the upstream is
+    sending it (the thread appends the answer to the list when there is one)."""
+    answers: list[httpx.Response] = []
+
+    def ask() -> None:
+        with contextlib.suppress(httpx.HTTPError):
+            answers.append(httpx.get(f"{server.url}/{_zip_path(module)}", timeout=120))
+
+    client = threading.Thread(target=ask, daemon=True)
+    client.start()
+    deadline = time.monotonic() + 30
+    while upstream.count("*.zip") == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return client, answers
+
+
 def test_sigterm_finishes_answers_in_flight_and_leaves_no_partial_files(
     tmp_path: Path, upstream_factory: UpstreamPool
 ) -> None:
@@ -267,17 +279,8 @@ def test_sigterm_finishes_answers_in_flight_and_leaves_no_partial_files(
     upstream.modules.add(module)
     # about 2 s for the whole zip: the SIGTERM lands in the middle of it
     upstream.add_fault("*.zip", Trickle(chunk_bytes=4096, interval=0.1), times=None)
-    answers: list[httpx.Response] = []
     with ServeProcess(tmp_path / "srv", ["--upstream", upstream.url, "--grace", "60"]) as server:
-        client = threading.Thread(
-            target=lambda: answers.append(
-                httpx.get(f"{server.url}/{_zip_path(module)}", timeout=120)
-            )
-        )
-        client.start()
-        deadline = time.monotonic() + 30
-        while upstream.count("*.zip") == 0 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        client, answers = _zip_in_flight(server, upstream, module)
         assert server.stop(signal.SIGTERM) == 0
         client.join(timeout=120)
     assert [a.status_code for a in answers] == [200]
@@ -295,14 +298,8 @@ def test_second_signal_stops_at_once_without_partial_artifacts(
     upstream.modules.add(module)
     upstream.add_fault("*.zip", Trickle(chunk_bytes=1024, interval=0.2), times=None)
     with ServeProcess(tmp_path / "srv", ["--upstream", upstream.url, "--grace", "60"]) as server:
-        threading.Thread(
-            target=lambda: httpx.get(f"{server.url}/{_zip_path(module)}", timeout=120),
-            daemon=True,
-        ).start()
-        deadline = time.monotonic() + 30
-        while upstream.count("*.zip") == 0 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        server._process.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
+        _zip_in_flight(server, upstream, module)
+        server.send(signal.SIGTERM)
         time.sleep(0.5)
         started = time.monotonic()
         assert server.stop(signal.SIGINT) == 0

@@ -371,6 +371,12 @@ class FixtureGraph:
         """The direct deps and everything they require: ``all_modules`` of a main module."""
         return self.modules.closure(self.direct)
 
+    def write_main(self, directory: Path) -> Path:
+        """Create ``directory`` with a main module (example.test/main) needing the graph."""
+        directory.mkdir()
+        write_main_module(directory, "example.test/main", self.direct, all_modules=self.closure)
+        return directory
+
 
 def make_graph(
     count: int,

@@ -86,6 +86,11 @@ class ServeProcess:
         lines = self.access_log.read_text(encoding="utf-8").splitlines()
         return [json.loads(line) for line in lines if line.strip()]
 
+    def send(self, signum: int) -> None:
+        """Send ``signum`` and return at once."""
+        assert self._process is not None
+        self._process.send_signal(signum)
+
     def stop(self, signum: int = signal.SIGTERM) -> int:
         """Signal the server and wait for it; return its exit code."""
         if self._process is None:

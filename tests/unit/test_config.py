@@ -12,22 +12,6 @@ from unstall.config import Settings, load_settings
 from unstall.errors import ConfigError
 
 
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    """A fake $HOME with no configuration in it."""
-    path = tmp_path / "home"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    """The working directory of the command, initially without unstall.toml."""
-    path = tmp_path / "project"
-    path.mkdir()
-    return path
-
-
 def _user_config(home: Path, text: str) -> Path:
     path = home / ".config" / "unstall" / "config.toml"
     path.parent.mkdir(parents=True, exist_ok=True)

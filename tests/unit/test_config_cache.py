@@ -10,20 +10,6 @@ from unstall.config import CacheSettings, load_settings, parse_size
 from unstall.errors import ConfigError
 
 
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    path = tmp_path / "home"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    path = tmp_path / "project"
-    path.mkdir()
-    return path
-
-
 @pytest.mark.parametrize(
     ("text", "size"),
     [

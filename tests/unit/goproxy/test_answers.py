@@ -4,24 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.clock import FakeClock
 from unstall.errors import NotFound
 from unstall.goproxy.answers import AnswerCache
 
 TTL = 60.0
 NEGATIVE_TTL = 30.0
-
-
-class FakeClock:
-    """A monotonic clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture

@@ -8,28 +8,16 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.clock import FakeClock
 from unstall.goproxy.quota import IN_USE_SECONDS, ZipQuota
 
 START = 1_700_000_000.0  # a fixed wall-clock time: the quota compares it with atimes
 SIZE = 100
 
 
-class FakeClock:
-    """A wall clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(START)
 
 
 @pytest.fixture

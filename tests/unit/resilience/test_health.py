@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
+from tests.support.clock import FakeClock
 from unstall.config import BreakerSettings
 from unstall.resilience.health import BreakerState, UpstreamHealth
 
 COOLDOWN = 30.0
-
-
-class FakeClock:
-    """A monotonic clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def _health(
