@@ -12,7 +12,7 @@ from tests.support.cli import run_unstall
 from tests.support.gocmd import GoEnvFactory, run_go
 from tests.support.modfactory import FixtureGraph, make_module, write_main_module
 from tests.support.server import ServeProcess
-from tests.support.upstream import UpstreamPool
+from tests.support.upstream import FakeUpstream, UpstreamPool
 from unstall.goproxy.paths import escape
 
 GO_TIMEOUT = 180.0
@@ -23,6 +23,15 @@ def _download(main: Path, env: dict[str, str]) -> None:
     assert done.returncode == 0, done.stderr
     verified = run_go(["mod", "verify"], cwd=main, env=env, timeout=GO_TIMEOUT)
     assert verified.returncode == 0, verified.stderr
+
+
+def _filled_store(tmp: Path, go_env: GoEnvFactory, upstream: FakeUpstream, main: Path) -> Path:
+    """A store filled by a server that served ``main``'s download, then stopped cleanly."""
+    cache = tmp / "store"
+    with ServeProcess(tmp / "filling", ["--upstream", upstream.url], cache=cache) as server:
+        _download(main, go_env(server.url, {"GOSUMDB": "off"}))
+        assert server.stop() == 0
+    return cache
 
 
 def test_cached_modules_survive_the_upstream_being_killed(
@@ -83,10 +92,7 @@ def test_a_restart_keeps_the_cache_and_the_store_is_a_file_goproxy(
 ) -> None:
     upstream = upstream_factory(fixture_graph.modules)
     main = fixture_graph.write_main(tmp_path / "main")
-    cache = tmp_path / "store"
-    with ServeProcess(tmp_path / "srv", ["--upstream", upstream.url], cache=cache) as server:
-        _download(main, go_env(server.url, {"GOSUMDB": "off"}))
-        assert server.stop() == 0
+    cache = _filled_store(tmp_path, go_env, upstream, main)
     served_before = len(upstream.requests)
     assert not [p for p in (cache / ".incoming").iterdir()]
 
@@ -111,9 +117,7 @@ def test_offline_mode_serves_the_store_and_404s_the_rest(
 ) -> None:
     upstream = upstream_factory(fixture_graph.modules)
     main = fixture_graph.write_main(tmp_path / "main")
-    cache = tmp_path / "store"
-    with ServeProcess(tmp_path / "srv", ["--upstream", upstream.url], cache=cache) as server:
-        _download(main, go_env(server.url, {"GOSUMDB": "off"}))
+    cache = _filled_store(tmp_path, go_env, upstream, main)
     upstream.stop()
 
     with ServeProcess(tmp_path / "srv2", ["--offline"], cache=cache) as server:
