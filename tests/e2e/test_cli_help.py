@@ -4,12 +4,24 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from unstall import __version__
 
-COMMANDS = [[], ["go"], ["prefetch"]]
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def _command_names() -> list[str]:
+    import typer.main
+
+    from unstall.cli.main import app
+
+    return sorted(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
+
+
+COMMANDS = [[], *([name] for name in _command_names())]
 
 
 def _unstall(*args: str) -> subprocess.CompletedProcess[str]:
@@ -30,6 +42,15 @@ def test_help_and_version_on_every_command(command: list[str]) -> None:
     version = _unstall(*command, "--version")
     assert version.returncode == 0, version.stderr
     assert version.stdout.strip() == f"unstall {__version__}"
+
+
+def test_every_command_is_registered_and_has_a_readme_example() -> None:
+    names = _command_names()
+    assert {"go", "prefetch", "serve"} <= set(names)
+    readme = README.read_text(encoding="utf-8")
+    for name in names:
+        assert f"\nunstall {name}" in readme, f"README has no example of `unstall {name}`"
+        assert f"## `unstall {name}`" in readme
 
 
 def test_unknown_command_is_a_usage_error() -> None:
