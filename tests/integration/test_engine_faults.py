@@ -394,7 +394,8 @@ def test_list_and_latest_are_served_stale_from_the_cache_when_upstreams_fail(
     newer = make_module("fixture.test/lib", "v1.1.0")
     upstream = upstream_factory(ModuleSet([older, newer]))
     base = f"/{escape(older.path)}/@v"
-    with running_engine(tmp_path, [upstream.url]) as engine:
+    # list_ttl 0: every list goes upstream, so the failure path is the one exercised
+    with running_engine(tmp_path, [upstream.url], overrides={"cache": {"list_ttl": 0}}) as engine:
         for module in (older, newer):
             assert _get(f"{engine.url}{base}/{module.version}.info").status_code == 200
             assert _get(f"{engine.url}{base}/{module.version}.mod").status_code == 200

@@ -12,7 +12,7 @@ from rich.console import Console
 
 from unstall.config import Settings, load_settings
 from unstall.errors import UnstallError
-from unstall.events import EventBus, RunFinished, RunStarted, new_run_id
+from unstall.events import ArtifactFinished, EventBus, RunFinished, RunStarted, new_run_id
 from unstall.observe.history import History
 from unstall.redact import redact
 
@@ -53,13 +53,28 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
 class RunRecorder:
     """Opens the history for one run and publishes its start and end on the bus."""
 
-    def __init__(self, settings: Settings, bus: EventBus, command: str, args: list[str]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        bus: EventBus,
+        command: str,
+        args: list[str],
+        *,
+        record_hits: bool = True,
+    ) -> None:
         self.run_id = new_run_id()
         self._bus = bus
         self._history: History | None = None
         try:
-            self._history = History(settings.history_path, self.run_id)
-            bus.subscribe(self._history)
+            history = self._history = History(settings.history_path, self.run_id)
+            if record_hits:
+                bus.subscribe(history)
+            else:
+                # A server answers thousands of cache hits a second: history keeps
+                # what touched an upstream; hits are counted in the metrics.
+                bus.subscribe(
+                    lambda e: None if isinstance(e, ArtifactFinished) and e.cached else history(e)
+                )
         except Exception as exc:  # history must never stop the work it records
             err_console.print(f"unstall: history disabled: {exc}", markup=False)
         bus.publish(RunStarted(self.run_id, command, tuple(args)))

@@ -208,7 +208,7 @@ def serve_command(
             fix="Pick another --port (or stop what uses it), or a --host of this machine.",
         ) from exc
     bus = EventBus()
-    recorder = RunRecorder(settings, bus, "serve", [host, str(port)])
+    recorder = RunRecorder(settings, bus, "serve", [host, str(port)], record_hits=False)
     exit_code = 1
     try:
         asyncio.run(

@@ -87,4 +87,38 @@ class AnswerCache(Generic[V]):
         return len(self._entries)
 
 
-__all__ = ["AnswerCache"]
+K = TypeVar("K")
+
+
+class ByteBoundedLru(Generic[K, V]):
+    """An LRU map whose entries are weighed in bytes; the least recently used go first."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self._max = max_bytes
+        self._entries: OrderedDict[K, tuple[V, int]] = OrderedDict()
+        self.used = 0
+
+    def get(self, key: K) -> V | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        self._entries.move_to_end(key)
+        return entry[0]
+
+    def put(self, key: K, value: V, size: int) -> None:
+        if size > self._max:
+            return
+        previous = self._entries.pop(key, None)
+        if previous is not None:
+            self.used -= previous[1]
+        self._entries[key] = (value, size)
+        self.used += size
+        while self.used > self._max:
+            _, (_, dropped) = self._entries.popitem(last=False)
+            self.used -= dropped
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+__all__ = ["AnswerCache", "ByteBoundedLru"]

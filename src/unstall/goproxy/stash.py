@@ -17,7 +17,7 @@ from typing import Any, Final, TypeVar
 
 from unstall.errors import ArtifactFailed, FetchError, InputError, NotFound
 from unstall.events import ArtifactFinished, EventBus
-from unstall.goproxy.answers import AnswerCache
+from unstall.goproxy.answers import AnswerCache, ByteBoundedLru
 from unstall.goproxy.hashes import GoSum
 from unstall.goproxy.paths import Artifact, Kind
 from unstall.goproxy.pool import UpstreamPool
@@ -45,6 +45,7 @@ CONTENT_TYPES: Final = {
 _SUMDB_NAME: Final = re.compile(r"^[a-z0-9][a-z0-9.-]*(:[0-9]+)?$")
 _SUMDB_REST: Final = re.compile(r"^(latest|lookup/[A-Za-z0-9._~+!@/-]+|tile/[0-9a-z./]+)$")
 _SUMDB_MAX_BYTES: Final = 1 << 20
+SMALL_CACHE_BYTES: Final = 32 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +86,8 @@ class Stash:
             answers if answers is not None else AnswerCache(ttl=0, negative_ttl=0)
         )
         self._inflight: dict[object, asyncio.Task[Served]] = {}
+        # .info and .mod never change once stored: keep the hot ones in memory.
+        self._small: ByteBoundedLru[Artifact, Served] = ByteBoundedLru(SMALL_CACHE_BYTES)
         self._sumdb_support: dict[tuple[str, str], tuple[float, asyncio.Task[bool]]] = {}
 
     @property
@@ -133,16 +136,39 @@ class Stash:
                 "go fetches it directly",
                 status=404,
             )
-        return await self._shared(artifact, lambda: self._load(artifact))
+        # A stored artifact is answered on the spot: no task, no thread (the hot path of
+        # a warm server).
+        return self._hit(artifact) or await self._shared(artifact, lambda: self._load(artifact))
+
+    def _hit(self, artifact: Artifact) -> Served | None:
+        """The stored copy of an immutable artifact, or None."""
+        if not artifact.immutable:
+            return None
+        started = time.monotonic()
+        small = self._small.get(artifact)
+        if small is not None:
+            self._finished(artifact, started, None, 0, 0, len(small.data or b""), cached=True)
+            return small
+        cached = self.store.get(artifact)
+        if cached is None:
+            return None
+        if artifact.kind is Kind.ZIP:
+            if self.quota is not None:
+                self.quota.touch(cached)
+            served = Served(CONTENT_TYPES[Kind.ZIP], path=cached, cached=True)
+            size = cached.stat().st_size
+            self._finished(artifact, started, None, 0, 0, size, cached=True)
+            return served
+        served = Served(CONTENT_TYPES[artifact.kind], data=cached.read_bytes(), cached=True)
+        self._small.put(artifact, served, len(served.data or b""))
+        self._finished(artifact, started, None, 0, 0, len(served.data or b""), cached=True)
+        return served
 
     async def _load(self, artifact: Artifact) -> Served:
         started = time.monotonic()
-        cached = self.store.get(artifact)
-        if cached is not None:
-            if self.quota is not None and artifact.kind is Kind.ZIP:
-                self.quota.touch(cached)
-            self._finished(artifact, started, None, 0, 0, cached.stat().st_size, cached=True)
-            return self._from_file(artifact, cached)
+        stored = self._hit(artifact)  # stored since get() looked
+        if stored is not None:
+            return stored
         remembered = self._answers.fresh(artifact)
         if isinstance(remembered, NotFound):
             self._finished(artifact, started, None, 0, 0, 0, error=remembered, cached=True)
@@ -247,12 +273,6 @@ class Stash:
         if newest is None:
             return None
         return Served(CONTENT_TYPES[Kind.LATEST], data=newest.read_bytes(), stale=True)
-
-    @staticmethod
-    def _from_file(artifact: Artifact, path: Path) -> Served:
-        if artifact.kind is Kind.ZIP:
-            return Served(CONTENT_TYPES[Kind.ZIP], path=path)
-        return Served(CONTENT_TYPES[artifact.kind], data=path.read_bytes())
 
     def _finished(
         self,
