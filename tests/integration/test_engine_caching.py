@@ -101,3 +101,22 @@ def test_stored_artifacts_are_served_without_the_upstream_and_the_list_is_writte
     assert len(upstream.requests) == 6  # one per artifact
     listed = (store / "fixture.test/kept/@v/list").read_text()
     assert listed.split() == ["v1.0.0", "v1.2.0"]
+
+
+def test_head_gives_the_headers_and_other_methods_are_refused(
+    tmp_path: Path, upstream_factory: UpstreamPool
+) -> None:
+    module = make_module("fixture.test/heads", "v1.0.0", payload_size=4096)
+    upstream = upstream_factory(ModuleSet([module]))
+    url_path = f"{escape(module.path)}/@v/{module.version}.zip"
+    with running_engine(tmp_path, [upstream.url], overrides=NO_HEDGE) as engine:
+        url = f"{engine.url}/{url_path}"
+        assert httpx.get(url, timeout=30).content == module.zip_bytes
+        head = httpx.head(url, timeout=30)
+        posted = httpx.post(url, content=b"x", timeout=30)
+    assert head.status_code == 200
+    assert head.content == b""
+    assert head.headers["content-length"] == str(len(module.zip_bytes))
+    assert head.headers["content-type"] == "application/zip"
+    assert posted.status_code == 405
+    assert posted.headers["allow"] == "GET, HEAD"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 from pathlib import Path
@@ -15,6 +14,7 @@ from unstall.cli.common import (
     VersionOption,
     err_console,
     handle_errors,
+    run_async,
     settings_from,
 )
 from unstall.cli.progress import Progress, live_progress
@@ -97,7 +97,7 @@ def go_command(
     go = find_go()
     workdir, rest = _split_chdir(args)
     if not rest or rest[0] in _OFFLINE_SUBCOMMANDS:
-        raise typer.Exit(asyncio.run(run_go(go, args, env=os.environ)))
+        raise typer.Exit(run_async(run_go(go, args, env=os.environ)))
     go_env = read_go_env(go, cwd=workdir)
     proxies = parse_goproxy(go_env.get("GOPROXY", ""), mirrors=settings.mirrors)
     if not proxies.proxies:
@@ -107,7 +107,7 @@ def go_command(
                 "running go unchanged (add mirrors with --mirror or in unstall.toml)",
                 markup=False,
             )
-        raise typer.Exit(asyncio.run(run_go(go, args, env=os.environ)))
+        raise typer.Exit(run_async(run_go(go, args, env=os.environ)))
 
     bus = EventBus()
     summary = RunSummary()
@@ -117,7 +117,7 @@ def go_command(
     exit_code = 1
     try:
         with progress or contextlib.nullcontext():
-            exit_code = asyncio.run(
+            exit_code = run_async(
                 _run_behind_proxy(settings, go, args, proxies, go_env, bus, summary, progress)
             )
     finally:

@@ -16,6 +16,7 @@ from unstall.cli.common import (
     VersionOption,
     err_console,
     handle_errors,
+    run_async,
     settings_from,
 )
 from unstall.cli.progress import live_progress
@@ -201,7 +202,7 @@ def prefetch_command(
     exit_code = 1
     try:
         with progress or contextlib.nullcontext():
-            errors = asyncio.run(
+            errors = run_async(
                 _run(
                     settings,
                     gosum,

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from unstall.cli.common import RunRecorder, VersionOption, err_console, handle_errors
+from unstall.cli.common import (
+    RunRecorder,
+    VersionOption,
+    err_console,
+    handle_errors,
+    run_async,
+)
 from unstall.config import load_settings
 from unstall.errors import ConfigError, UsageError
 from unstall.events import EventBus
@@ -211,7 +216,7 @@ def serve_command(
     recorder = RunRecorder(settings, bus, "serve", [host, str(port)], record_hits=False)
     exit_code = 1
     try:
-        asyncio.run(
+        run_async(
             serve(
                 settings,
                 specs,

@@ -3,52 +3,143 @@
 Errors are answered as text/plain with the reason and a fix, as the protocol asks,
 so go prints them to the user. 404/410 mean "not here" and let go move on to the
 next GOPROXY entry (such as ``direct``).
+
+Module requests, the hot path of a warm server, are answered by a plain ASGI
+callable that sends pre-encoded headers and whole bodies; Starlette's routing,
+request and response objects cost more per request than the rest of the answer.
+Everything else (health, sumdb, what ``serve`` adds) is a Starlette app behind it.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Final
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import FileResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
 
-from unstall.errors import FetchError, UnstallError
+from unstall.errors import UnstallError
+from unstall.goproxy.answers import ByteBoundedLru
 from unstall.goproxy.paths import parse_artifact
 from unstall.goproxy.stash import Served, Stash
 
-_STALE_HEADER = "X-Unstall-Stale"
+STALE_HEADER: Final = b"x-unstall-stale"
+_STALE_TEXT: Final = b"upstreams unavailable; served from the local cache"
+_CHUNK: Final = 1 << 20
+# Zips read from the store are kept in memory up to this total, each up to _MEMORY_ITEM:
+# a hot zip is then one write from memory, with no thread hop to read it again.
+MEMORY_BYTES: Final = 256 << 20
+_MEMORY_ITEM: Final = 16 << 20
+_SERVICE_PREFIXES: Final = ("/sumdb/",)
+_SERVICE_PATHS: Final = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
-class _ArtifactFileResponse(FileResponse):
-    """Zips are read in 1 MiB chunks: Starlette's 64 KiB default costs a thread hop per
-    chunk, which made serving a cached zip several times slower than downloading it."""
-
-    chunk_size = 1 << 20
+def _error_body(error: UnstallError) -> bytes:
+    return f"{error.message}\nunstall: cause {error.cause}: {error.fix}\n".encode()
 
 
 def _error_response(error: UnstallError) -> Response:
-    body = f"{error.message}\nunstall: cause {error.cause}: {error.fix}\n"
-    return PlainTextResponse(body, status_code=error.http_status)
+    return PlainTextResponse(_error_body(error), status_code=error.http_status)
 
 
-def _served_response(served: Served) -> Response:
-    headers = {"X-Unstall-Upstream": served.upstream or "cache"}
+def served_headers(served: Served, length: int) -> list[tuple[bytes, bytes]]:
+    """Response headers of an answer: type, length, and where it came from."""
     if served.stale:
-        headers["X-Unstall-Cache"] = "stale"
+        cache = b"stale"
     elif served.cached or served.upstream is None:
-        headers["X-Unstall-Cache"] = "hit"
+        cache = b"hit"
     else:
-        headers["X-Unstall-Cache"] = "miss"
+        cache = b"miss"
+    headers = [
+        (b"content-type", served.content_type.encode()),
+        (b"content-length", str(length).encode()),
+        (b"x-unstall-upstream", (served.upstream or "cache").encode()),
+        (b"x-unstall-cache", cache),
+    ]
     if served.stale:
-        headers[_STALE_HEADER] = "upstreams unavailable; served from the local cache"
-    if served.path is not None:
-        return _ArtifactFileResponse(served.path, media_type=served.content_type, headers=headers)
-    return Response(served.data or b"", media_type=served.content_type, headers=headers)
+        headers.append((STALE_HEADER, _STALE_TEXT))
+    return headers
 
 
-def build_app(stash: Stash, extra_routes: Sequence[BaseRoute] = ()) -> Starlette:
+class ProxyApp:
+    """GOPROXY module requests directly; every other path to ``service`` (Starlette)."""
+
+    def __init__(self, stash: Stash, service: Starlette) -> None:
+        self._stash = stash
+        self._service = service
+        self._memory: ByteBoundedLru[Path, bytes] = ByteBoundedLru(MEMORY_BYTES)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if (
+            scope["type"] != "http"
+            or path in _SERVICE_PATHS
+            or path.startswith(_SERVICE_PREFIXES)
+            or scope["method"] not in ("GET", "HEAD")
+        ):
+            await self._service(scope, receive, send)
+            return
+        try:
+            served = await self._stash.get(parse_artifact(path[1:]))
+        except UnstallError as error:
+            await _send_whole(send, error.http_status, _plain_headers, _error_body(error))
+            return
+        if served.path is None:
+            data = served.data or b""
+            headers = served_headers(served, len(data))
+            await _send_whole(send, 200, headers, b"" if scope["method"] == "HEAD" else data)
+            return
+        await self._send_file(send, served, head=scope["method"] == "HEAD")
+
+    async def _send_file(self, send: Send, served: Served, *, head: bool) -> None:
+        assert served.path is not None
+        data = self._memory.get(served.path)
+        if data is None:
+            size = served.path.stat().st_size
+            if size > _MEMORY_ITEM:
+                await self._stream_file(send, served, size, head=head)
+                return
+            data = await asyncio.to_thread(served.path.read_bytes)
+            self._memory.put(served.path, data, len(data))
+        await _send_whole(send, 200, served_headers(served, len(data)), b"" if head else data)
+
+    @staticmethod
+    async def _stream_file(send: Send, served: Served, size: int, *, head: bool) -> None:
+        assert served.path is not None
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": served_headers(served, size)}
+        )
+        if head:
+            await send({"type": "http.response.body", "body": b""})
+            return
+        # Opened once: a zip evicted meanwhile stays readable through this handle.
+        with served.path.open("rb") as handle:
+            while True:
+                chunk = await asyncio.to_thread(handle.read, _CHUNK)
+                more = len(chunk) == _CHUNK
+                await send({"type": "http.response.body", "body": chunk, "more_body": more})
+                if not more:
+                    return
+
+
+_plain_headers: Final = [(b"content-type", b"text/plain; charset=utf-8")]
+
+
+async def _send_whole(
+    send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes
+) -> None:
+    if not any(name == b"content-length" for name, _ in headers):
+        headers = [*headers, (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def build_app(stash: Stash, extra_routes: Sequence[BaseRoute] = ()) -> ProxyApp:
     """An app serving ``stash`` over the GOPROXY protocol (``extra_routes`` go first)."""
 
     async def healthz(_request: Request) -> Response:
@@ -64,27 +155,30 @@ def build_app(stash: Stash, extra_routes: Sequence[BaseRoute] = ()) -> Starlette
                 return PlainTextResponse(
                     f"no upstream proxies the checksum database {name}\n", status_code=404
                 )
-            return _served_response(await stash.sumdb(name, rest))
+            served = await stash.sumdb(name, rest)
         except UnstallError as error:
             return _error_response(error)
+        data = served.data or b""
+        return Response(
+            data, headers={k.decode(): v.decode() for k, v in served_headers(served, len(data))}
+        )
 
-    async def module(request: Request) -> Response:
-        try:
-            artifact = parse_artifact(request.path_params["path"])
-            return _served_response(await stash.get(artifact))
-        except FetchError as error:
-            return _error_response(error)
-        except UnstallError as error:
-            return _error_response(error)
+    async def not_allowed(request: Request) -> Response:
+        return PlainTextResponse(
+            f"{request.method} is not part of the module proxy protocol: use GET\n",
+            status_code=405,
+            headers={"Allow": "GET, HEAD"},
+        )
 
-    return Starlette(
+    service = Starlette(
         routes=[
             *extra_routes,
             Route("/healthz", healthz, methods=["GET"]),
             Route("/sumdb/{name}/{rest:path}", sumdb, methods=["GET"]),
-            Route("/{path:path}", module, methods=["GET"]),
+            Route("/{path:path}", not_allowed, methods=["POST", "PUT", "DELETE", "PATCH"]),
         ]
     )
+    return ProxyApp(stash, service)
 
 
-__all__ = ["build_app"]
+__all__ = ["STALE_HEADER", "ProxyApp", "build_app", "served_headers"]

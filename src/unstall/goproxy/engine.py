@@ -7,12 +7,11 @@ from collections.abc import Sequence
 from types import TracebackType
 
 import httpx
-from starlette.applications import Starlette
 
 from unstall.config import Settings
 from unstall.events import CacheEvicted, EventBus
 from unstall.goproxy.answers import AnswerCache
-from unstall.goproxy.app import build_app
+from unstall.goproxy.app import ProxyApp, build_app
 from unstall.goproxy.hashes import GoSum
 from unstall.goproxy.pool import UpstreamPool
 from unstall.goproxy.quota import ZipQuota
@@ -96,7 +95,7 @@ class ProxyEngine:
             await self._client.aclose()
 
     @property
-    def app(self) -> Starlette:
+    def app(self) -> ProxyApp:
         """The ASGI app; only valid inside ``async with``."""
         if self.stash is None:
             raise RuntimeError("ProxyEngine used outside 'async with'")

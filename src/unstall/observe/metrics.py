@@ -143,6 +143,7 @@ class Metrics:
         self.evictions = Counter(
             "unstall_cache_evictions", "Zips evicted to stay under the quota.", registry=r
         )
+        self._request_children: dict[tuple[str, int], tuple[Counter, Histogram, Counter]] = {}
 
     def __call__(self, event: Event) -> None:
         """The bus sink."""
@@ -176,9 +177,21 @@ class Metrics:
         self.breaker.labels(name).state(BreakerState.CLOSED.value)
 
     def observe_request(self, endpoint: str, status: int, seconds: float, sent: int) -> None:
-        self.requests.labels(endpoint, str(status)).inc()
-        self.request_seconds.labels(endpoint).observe(seconds)
-        self.bytes_served.labels(endpoint).inc(sent)
+        # Called for every request: the labelled children are looked up once per
+        # (endpoint, status) rather than through labels() each time.
+        key = (endpoint, status)
+        children = self._request_children.get(key)
+        if children is None:
+            children = (
+                self.requests.labels(endpoint, str(status)),
+                self.request_seconds.labels(endpoint),
+                self.bytes_served.labels(endpoint),
+            )
+            self._request_children[key] = children
+        requests, latency, sent_bytes = children
+        requests.inc()
+        latency.observe(seconds)
+        sent_bytes.inc(sent)
 
 
 __all__ = ["PHASES", "Metrics"]

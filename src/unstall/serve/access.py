@@ -7,17 +7,27 @@ headers from the start message, bytes from the body messages.
 
 from __future__ import annotations
 
+import asyncio
 import json
-import logging
 import sys
 import time
-from typing import Final
+from typing import IO, Final, Protocol
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from unstall.errors import ConfigError
 from unstall.observe.metrics import Metrics
 
-ACCESS_LOGGER: Final = "unstall.access"
+_FLUSH_SECONDS: Final = 0.5
+_FLUSH_BYTES: Final = 64 << 10
+
+
+class LineSink(Protocol):
+    """Where access-log lines go: an :class:`AccessLog`, or any logging.Logger."""
+
+    def info(self, msg: str, /) -> object: ...
+
+
 _FIXED: Final = {
     "/healthz": "healthz",
     "/readyz": "readyz",
@@ -48,7 +58,7 @@ def endpoint_of(path: str) -> str:
 class AccessMiddleware:
     """Logs every request as one JSON line and counts it in the metrics."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, logger: logging.Logger | None) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, logger: LineSink | None) -> None:
         self._app = app
         self._metrics = metrics
         self._log = logger
@@ -113,24 +123,59 @@ def _header(headers: dict[bytes, bytes], name: bytes) -> str | None:
     return None if value is None else value.decode("latin-1")
 
 
-def access_logger(destination: str) -> logging.Logger | None:
-    """The access logger writing to ``-`` (stdout), a file path, or nowhere (``off``)."""
+class AccessLog:
+    """Lines to a file or stdout, buffered and written at most every half second (or per
+    64 KiB): a write per request would cost more than the request; a crash loses at
+    most the last half second of lines."""
+
+    def __init__(self, stream: IO[bytes], *, owned: bool) -> None:
+        self._stream = stream
+        self._owned = owned
+        self._pending: list[bytes] = []
+        self._size = 0
+        self._scheduled = False
+
+    def info(self, line: str) -> None:
+        """Record one line (the name matches logging.Logger, which also fits here)."""
+        data = line.encode() + b"\n"
+        self._pending.append(data)
+        self._size += len(data)
+        if self._size >= _FLUSH_BYTES:
+            self.flush()
+        elif not self._scheduled:
+            try:
+                asyncio.get_running_loop().call_later(_FLUSH_SECONDS, self.flush)
+                self._scheduled = True
+            except RuntimeError:  # no loop (a synchronous caller): write now
+                self.flush()
+
+    def flush(self) -> None:
+        self._scheduled = False
+        if self._pending:
+            self._stream.write(b"".join(self._pending))
+            self._pending.clear()
+            self._size = 0
+        self._stream.flush()
+
+    def close(self) -> None:
+        self.flush()
+        if self._owned:
+            self._stream.close()
+
+
+def access_logger(destination: str) -> AccessLog | None:
+    """The access log writing to ``-`` (stdout), a file path (appended), or nowhere (``off``)."""
     if destination == "off":
         return None
-    logger = logging.getLogger(ACCESS_LOGGER)
-    for old in list(logger.handlers):
-        logger.removeHandler(old)
-        old.close()
-    logger.propagate = False
-    logger.setLevel(logging.INFO)
-    handler: logging.Handler
     if destination == "-":
-        handler = logging.StreamHandler(sys.stdout)
-    else:
-        handler = logging.FileHandler(destination, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    logger.addHandler(handler)
-    return logger
+        return AccessLog(sys.stdout.buffer, owned=False)
+    try:
+        return AccessLog(open(destination, "ab"), owned=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot open the access log {destination}: {exc.strerror or exc}",
+            fix="Pass --access-log with a writable file, '-' for stdout, or 'off'.",
+        ) from exc
 
 
-__all__ = ["ACCESS_LOGGER", "AccessMiddleware", "access_logger", "endpoint_of"]
+__all__ = ["AccessLog", "AccessMiddleware", "LineSink", "access_logger", "endpoint_of"]

@@ -6,7 +6,6 @@ counted too), then authentication, then the routes.
 
 from __future__ import annotations
 
-import logging
 import os
 import tempfile
 
@@ -19,7 +18,7 @@ from starlette.types import ASGIApp
 from unstall.goproxy.app import build_app
 from unstall.goproxy.stash import Stash
 from unstall.observe.metrics import Metrics
-from unstall.serve.access import AccessMiddleware
+from unstall.serve.access import AccessMiddleware, LineSink
 from unstall.serve.auth import Authenticator, AuthMiddleware
 
 
@@ -44,7 +43,7 @@ def build_serve_app(
     metrics: Metrics,
     *,
     authenticator: Authenticator | None,
-    access_log: logging.Logger | None,
+    access_log: LineSink | None,
 ) -> ASGIApp:
     """The whole served app for ``stash``."""
 

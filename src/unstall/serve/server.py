@@ -70,6 +70,7 @@ async def serve(
     ``announce`` gets the URL once listening."""
     metrics = Metrics()
     bus.subscribe(metrics)
+    access_log = access_logger(options.access_log)
     try:
         async with ProxyEngine(settings, upstreams, bus=bus, private=private) as engine:
             assert engine.stash is not None
@@ -77,7 +78,7 @@ async def serve(
                 engine.stash,
                 metrics,
                 authenticator=options.authenticator,
-                access_log=access_logger(options.access_log),
+                access_log=access_log,
             )
             config = uvicorn.Config(
                 app,
@@ -98,6 +99,8 @@ async def serve(
                 await task
     finally:
         sock.close()
+        if access_log is not None:
+            access_log.close()
 
 
 @contextlib.contextmanager

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,8 +13,9 @@ import httpx
 import pytest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from unstall.errors import ConfigError
 from unstall.observe.metrics import Metrics
-from unstall.serve.access import ACCESS_LOGGER, AccessMiddleware, access_logger, endpoint_of
+from unstall.serve.access import AccessMiddleware, access_logger, endpoint_of
 
 
 @pytest.mark.parametrize(
@@ -69,18 +69,6 @@ def log(request: pytest.FixtureRequest) -> Iterator[tuple[logging.Logger, Lines]
     logger.removeHandler(lines)
 
 
-@pytest.fixture
-def access_logger_reset() -> Iterator[None]:
-    """access_logger configures a process-wide logger: restore it after the test."""
-    yield
-    logger = logging.getLogger(ACCESS_LOGGER)
-    for handler in list(logger.handlers):
-        handler.close()
-        logger.removeHandler(handler)
-    logger.propagate = True
-    logger.setLevel(logging.NOTSET)
-
-
 def _app(
     status: int = 200, chunks: tuple[bytes, ...] = (b"",), headers: dict[str, str] | None = None
 ) -> ASGIApp:
@@ -94,15 +82,16 @@ def _app(
     return app
 
 
-def _get(app: ASGIApp, path: str, *, raise_app_exceptions: bool = True) -> httpx.Response:
-    async def get() -> httpx.Response:
-        transport = httpx.ASGITransport(
-            app=app, raise_app_exceptions=raise_app_exceptions, client=("192.0.2.7", 4321)
-        )
-        async with httpx.AsyncClient(transport=transport, base_url="http://proxy.test") as client:
-            return await client.get(path)
+async def _aget(app: ASGIApp, path: str, *, raise_app_exceptions: bool = True) -> httpx.Response:
+    transport = httpx.ASGITransport(
+        app=app, raise_app_exceptions=raise_app_exceptions, client=("192.0.2.7", 4321)
+    )
+    async with httpx.AsyncClient(transport=transport, base_url="http://proxy.test") as client:
+        return await client.get(path)
 
-    return asyncio.run(get())
+
+def _get(app: ASGIApp, path: str, *, raise_app_exceptions: bool = True) -> httpx.Response:
+    return asyncio.run(_aget(app, path, raise_app_exceptions=raise_app_exceptions))
 
 
 def _count(metrics: Metrics, endpoint: str, status: str) -> float | None:
@@ -225,49 +214,52 @@ def test_non_http_scopes_pass_through_uncounted() -> None:
     assert not [s for s in samples if s.name == "unstall_http_requests_total"]
 
 
-@pytest.mark.usefixtures("access_logger_reset")
 def test_access_logger_off_is_none() -> None:
     assert access_logger("off") is None
 
 
-@pytest.mark.usefixtures("access_logger_reset")
-def test_access_logger_writes_lines_to_a_file(tmp_path: Path) -> None:
+def test_access_log_to_a_file_is_buffered_and_flushed(tmp_path: Path) -> None:
     path = tmp_path / "access.log"
-    logger = access_logger(str(path))
-    assert logger is not None
-    assert logger.name == ACCESS_LOGGER
-    assert logger.propagate is False
+    log = access_logger(str(path))
+    assert log is not None
     metrics = Metrics()
-    app = AccessMiddleware(
-        _app(chunks=(b"{}",), headers={"X-Unstall-Cache": "hit"}), metrics, logger
-    )
-    _get(app, "/m/@v/v1.0.0.info")
-    _get(app, "/m/@latest")
-    for handler in logger.handlers:
-        handler.flush()
+    app = AccessMiddleware(_app(chunks=(b"{}",), headers={"X-Unstall-Cache": "hit"}), metrics, log)
+
+    async def two_requests_then_wait() -> str:
+        await _aget(app, "/m/@v/v1.0.0.info")
+        await _aget(app, "/m/@latest")
+        buffered = path.read_text(encoding="utf-8")
+        await asyncio.sleep(0.8)  # past the half-second flush
+        return buffered
+
+    buffered = asyncio.run(two_requests_then_wait())
+    assert buffered == ""
     lines = path.read_text(encoding="utf-8").splitlines()
     assert [json.loads(line)["endpoint"] for line in lines] == ["info", "latest"]
     assert json.loads(lines[0])["cache"] == "hit"
+    log.close()
 
 
-@pytest.mark.usefixtures("access_logger_reset")
-def test_access_logger_dash_writes_to_stdout(capsys: pytest.CaptureFixture[str]) -> None:
-    logger = access_logger("-")
-    assert logger is not None
-    [handler] = logger.handlers
-    assert isinstance(handler, logging.StreamHandler)
-    assert handler.stream is sys.stdout
-    logger.info('{"status":200}')
-    assert capsys.readouterr().out == '{"status":200}\n'
+def test_access_log_appends_and_close_writes_what_is_pending(tmp_path: Path) -> None:
+    path = tmp_path / "access.log"
+    path.write_text('{"earlier":true}\n')
+    log = access_logger(str(path))
+    assert log is not None
+    log.info('{"status":200}')  # no running loop: written at once
+    log.close()
+    assert path.read_text().splitlines() == ['{"earlier":true}', '{"status":200}']
 
 
-@pytest.mark.usefixtures("access_logger_reset")
-def test_reconfiguring_the_access_log_closes_the_previous_file(tmp_path: Path) -> None:
-    first = access_logger(str(tmp_path / "first.log"))
-    assert first is not None
-    [old] = first.handlers
-    assert isinstance(old, logging.FileHandler)
-    second = access_logger(str(tmp_path / "second.log"))
-    assert second is not None
-    assert old not in second.handlers
-    assert old.stream is None  # FileHandler.close() drops its stream
+def test_access_log_dash_writes_to_stdout(capfdbinary: pytest.CaptureFixture[bytes]) -> None:
+    log = access_logger("-")
+    assert log is not None
+    log.info('{"status":200}')
+    log.close()
+    assert capfdbinary.readouterr().out == b'{"status":200}\n'
+
+
+def test_an_unwritable_access_log_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        access_logger(str(tmp_path / "missing-dir" / "access.log"))
+    assert "missing-dir" in caught.value.message
+    assert "--access-log" in caught.value.fix
