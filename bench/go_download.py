@@ -44,12 +44,14 @@ from tests.support.gocmd import (  # noqa: E402
 from tests.support.modfactory import FixtureModule, make_graph, write_main_module  # noqa: E402
 from tests.support.upstream import FakeUpstream  # noqa: E402
 
+from bench.docs import DOCS, write_section  # noqa: E402
 from bench.go_download_report import (  # noqa: E402
     KIB,
     LATENCY_REFERENCE,
     PAYLOAD_SIZES,
     POLL_SECONDS,
     REFERENCE,
+    SECTION_TITLE,
     UNSTALL,
     UNSTALL_FAULT_FREE,
     Config,
@@ -65,7 +67,6 @@ from unstall.goproxy.paths import escape  # noqa: E402
 
 MAIN_MODULE: Final = "bench.test/main"
 VERIFY_TIMEOUT: Final = 120.0
-DOCS: Final = ROOT / "docs" / "benchmarks.md"
 
 CONFIGS: Final = (
     Config("go-comma", "plain go", "A,B,C,direct", "go"),
@@ -329,7 +330,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(targets_table(targets(summaries, args.timeout)))
     if args.write_docs:
         DOCS.parent.mkdir(parents=True, exist_ok=True)
-        DOCS.write_text(render_docs(summaries, args, len(closure), total_bytes, source))
+        section = render_docs(summaries, args, len(closure), total_bytes, source)
+        write_section(SECTION_TITLE, section)
         print(f"\nwrote {DOCS}", file=sys.stderr)
     return 0
 

@@ -292,6 +292,9 @@ def command_line() -> str:
     return shlex.join([shown, script_shown, *sys.argv[1:]])
 
 
+SECTION_TITLE: Final = "## go_download: unstall go vs plain go on a faulty network"
+
+
 def render_docs(
     summaries: Sequence[Summary],
     args: argparse.Namespace,
@@ -299,13 +302,9 @@ def render_docs(
     total_bytes: int,
     source: str,
 ) -> str:
-    """The whole of docs/benchmarks.md."""
+    """The go_download section of docs/benchmarks.md (starting with SECTION_TITLE)."""
     target_rows = targets(summaries, args.timeout)
-    return f"""# Benchmarks
-
-Numbers below are produced by the scripts in `bench/`; rerun the command shown to refresh them.
-
-## go_download: unstall go vs plain go on a faulty network
+    return f"""{SECTION_TITLE}
 
 Command (from the repository root):
 

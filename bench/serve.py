@@ -44,6 +44,7 @@ from tests.support.faults import Fault, ResetBody, Status  # noqa: E402
 from tests.support.modfactory import FixtureModule, ModuleSet, make_graph, make_module  # noqa: E402
 from tests.support.upstream import FakeUpstream  # noqa: E402
 
+from bench.docs import DOCS, write_section  # noqa: E402
 from bench.go_download import snapshot_source, source_state, vm_hwm_mib  # noqa: E402
 from bench.serve_report import (  # noqa: E402
     C_LATENCY_MS,
@@ -53,6 +54,7 @@ from bench.serve_report import (  # noqa: E402
     KINDS,
     LATENCY_ONLY,
     PEER,
+    SECTION_TITLE,
     UNSTALL,
     ColdRun,
     ColdSummary,
@@ -64,13 +66,11 @@ from bench.serve_report import (  # noqa: E402
     percentile,
     ratio_table,
     render_section,
-    replace_section,
     summarize_load,
     warm_table,
 )
 from unstall.goproxy.paths import escape  # noqa: E402
 
-DOCS: Final = ROOT / "docs" / "benchmarks.md"
 BIG_MODULE: Final = ("fixture.test/big", "v1.0.0")
 BIG_PAYLOAD: Final = 1 << 20
 PEER_MODULE: Final = "github.com/goproxy/goproxy"
@@ -694,7 +694,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.json.write_text(json.dumps(document, indent=2) + "\n")
     if args.write_docs:
         section = render_section(facts, summaries, urls, cold)
-        DOCS.write_text(replace_section(DOCS.read_text(), section))
+        write_section(SECTION_TITLE, section)
         print(f"\nupdated the {UNSTALL!r} section of {DOCS}", file=sys.stderr)
     return 0
 

@@ -486,21 +486,6 @@ order of the setups rotating from one repetition to the next; samples pooled:
 {reading(summaries, cold, a["cold_concurrency"])}"""
 
 
-def replace_section(document: str, section: str) -> str:
-    """``document`` with its "## unstall serve" section replaced by ``section`` (or appended).
-
-    The section runs from its heading to the next level-2 heading or the end; every other
-    section is left byte for byte as it was.
-    """
-    lines = document.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == SECTION_TITLE), None)
-    if start is None:
-        return document.rstrip("\n") + "\n\n" + section
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-    tail = "".join(lines[end:])
-    return "".join(lines[:start]) + section + ("\n" + tail if tail else "")
-
-
 __all__ = [
     "COLD_PAYLOADS",
     "C_LATENCY_MS",
@@ -531,7 +516,6 @@ __all__ = [
     "ratio_table",
     "reading",
     "render_section",
-    "replace_section",
     "summarize_load",
     "warm_table",
 ]

@@ -68,7 +68,7 @@ class HedgeSettings(_Frozen):
     enabled: bool = True
     floor: float = Field(0.25, ge=0, description="shortest hedge delay")
     ceiling: float = Field(3.0, gt=0, description="longest hedge delay")
-    initial: float = Field(1.0, gt=0, description="delay before an upstream has samples")
+    initial: float = Field(0.25, gt=0, description="delay before an upstream has samples")
 
 
 class BreakerSettings(_Frozen):
@@ -112,6 +112,14 @@ class CacheSettings(_Frozen):
         return parse_size(value) if isinstance(value, str) else value
 
 
+class ProbeSettings(_Frozen):
+    """Active health checks of upstreams by ``unstall serve`` (``samples = 0`` disables)."""
+
+    samples: int = Field(5, ge=0, le=50, description="probes per upstream before listening")
+    timeout: float = Field(2.0, gt=0, description="seconds a probe waits for an answer")
+    interval: float = Field(30.0, gt=0, description="seconds between probes while serving")
+
+
 class Settings(_Frozen):
     """Everything configurable, validated once and passed to constructors."""
 
@@ -124,6 +132,7 @@ class Settings(_Frozen):
     hedge: HedgeSettings = HedgeSettings()
     breaker: BreakerSettings = BreakerSettings()
     cache: CacheSettings = CacheSettings()
+    probe: ProbeSettings = ProbeSettings()
 
     @model_validator(mode="after")
     def _hedge_bounds(self) -> Settings:
@@ -220,6 +229,7 @@ __all__ = [
     "BreakerSettings",
     "CacheSettings",
     "HedgeSettings",
+    "ProbeSettings",
     "RetrySettings",
     "Settings",
     "TimeoutSettings",

@@ -236,20 +236,56 @@ def test_metrics_and_the_access_log_describe_the_traffic(
     assert all(r["remote"] == "127.0.0.1" and r["duration_ms"] >= 0 for r in records)
 
 
-def test_readyz_fails_when_every_upstream_is_offline(
+def test_readyz_follows_the_upstreams_probed_at_start_and_while_serving(
     tmp_path: Path, upstream_factory: UpstreamPool
 ) -> None:
-    gone = upstream_factory(mode="refuse")
-    with ServeProcess(tmp_path / "srv", ["--upstream", gone.url]) as server:
-        assert httpx.get(f"{server.url}/readyz", timeout=30).status_code == 200
-        for n in range(4):
-            failed = httpx.get(f"{server.url}/fixture.test/m{n}/@v/v1.0.0.info", timeout=60)
-            assert failed.status_code == 502
-            assert "connection refused" in failed.text
-        ready = httpx.get(f"{server.url}/readyz", timeout=30)
-        assert ready.status_code == 503
-        assert "assumed offline" in ready.text
+    module = make_module("fixture.test/back", "v1.0.0")
+    first = upstream_factory()
+    port, url = first.port, first.url
+    first.stop()  # nothing listens there now: connections are refused
+    fast_probes = {"UNSTALL_PROBE__INTERVAL": "0.3"}
+    with ServeProcess(tmp_path / "srv", ["--upstream", url], env=fast_probes) as server:
+        assert "assumed offline until it answers" in server.stderr
+        assert "tcp-refused" in server.stderr
+        down = httpx.get(f"{server.url}/readyz", timeout=30)
+        assert down.status_code == 503
+        assert "assumed offline" in down.text
         assert httpx.get(f"{server.url}/healthz", timeout=30).status_code == 200
+        failed = httpx.get(f"{server.url}/{_zip_path(module)}", timeout=60)
+        assert failed.status_code == 502
+
+        back = upstream_factory(port=port)  # the same address answers again
+        back.modules.add(module)
+        deadline = time.monotonic() + 30
+        while httpx.get(f"{server.url}/readyz", timeout=30).status_code != 200:
+            assert time.monotonic() < deadline, "the periodic probe never saw it back"
+            time.sleep(0.1)
+        served = httpx.get(f"{server.url}/{_zip_path(module)}", timeout=60)
+        assert served.content == module.zip_bytes
+    assert back.count("/") >= 1  # the probes that brought it back
+
+
+def test_a_blackholed_first_upstream_is_skipped_from_the_first_request(
+    tmp_path: Path, upstream_factory: UpstreamPool
+) -> None:
+    module = make_module("fixture.test/first", "v1.0.0")
+    silent = upstream_factory(mode="blackhole")
+    healthy = upstream_factory()
+    healthy.modules.add(module)
+    args = ["--upstream", silent.url, "--upstream", healthy.url]
+    with ServeProcess(tmp_path / "srv", args, env={"UNSTALL_PROBE__TIMEOUT": "0.5"}) as server:
+        assert f"upstream {silent.url}: no answer" in server.stderr
+        assert f"upstream {healthy.url}: answered 5/5 probes" in server.stderr
+        answer = httpx.get(f"{server.url}/{_zip_path(module)}", timeout=60)
+        assert answer.content == module.zip_bytes
+        assert answer.headers["x-unstall-upstream"] == healthy.url
+        text = httpx.get(f"{server.url}/metrics", timeout=30).text
+    # The request went straight to the healthy upstream: no hedge was needed.
+    assert not [line for line in text.splitlines() if line.startswith("unstall_upstream_hedges")]
+    assert (
+        f'unstall_upstream_breaker{{unstall_upstream_breaker="open",upstream="{silent.url}"}} 1.0'
+        in text
+    )
 
 
 def _zip_in_flight(
@@ -370,7 +406,7 @@ def test_hostile_paths_get_4xx_and_touch_nothing(
             connection.close()
             assert 400 <= answer.status < 500, (path, answer.status, body)
             assert body.strip(), path
-    assert upstream.requests == []
+    assert [r.path for r in upstream.requests if r.path != "/"] == []  # "/": health probes
     assert _stored(server.cache) == []
 
 

@@ -225,6 +225,7 @@ def serve_command(
                 bus=bus,
                 private=_private(private, go_env),
                 announce=announce,
+                report=lambda line: err_console.print(f"unstall serve: {line}", markup=False),
             )
         )
         exit_code = 0

@@ -20,6 +20,7 @@ import uvicorn
 from unstall.config import Settings
 from unstall.events import EventBus
 from unstall.goproxy.engine import ProxyEngine
+from unstall.goproxy.probe import describe, probe_all, probing
 from unstall.goproxy.upstream import UpstreamSpec
 from unstall.gotool.runner import QuietServer, start_serving
 from unstall.observe.metrics import Metrics
@@ -65,6 +66,7 @@ async def serve(
     bus: EventBus,
     private: str = "",
     announce: Callable[[str], None] = lambda _url: None,
+    report: Callable[[str], None] = lambda _line: None,
 ) -> None:
     """Serve on ``sock`` (see :func:`bind_tcp`) until a signal asks to stop;
     ``announce`` gets the URL once listening."""
@@ -93,10 +95,21 @@ async def serve(
                 server_header=False,
             )
             server = QuietServer(config)
-            with _stop_on_signals(server):
-                task = await start_serving(server, sock)
-                announce(options.url(sock.getsockname()[1]))
-                await task
+            pool = engine.stash.pool
+            probe = settings.probe
+            if pool.upstreams and probe.samples:
+                # Before listening: a blackholed mirror is known (breaker open) before
+                # the first client would wait on it.
+                found = await probe_all(
+                    pool.upstreams, samples=probe.samples, deadline=probe.timeout
+                )
+                for results in found:
+                    report(describe(results))
+            async with probing(pool.upstreams, interval=probe.interval, deadline=probe.timeout):
+                with _stop_on_signals(server):
+                    task = await start_serving(server, sock)
+                    announce(options.url(sock.getsockname()[1]))
+                    await task
     finally:
         sock.close()
         if access_log is not None:
