@@ -143,6 +143,14 @@ def serve_command(
         str,
         typer.Option("--access-log", help="JSON access log: '-' (stdout), a file, or 'off'."),
     ] = "-",
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            "--forwarded-allow-ips",
+            help="Comma-separated addresses of load balancers whose X-Forwarded-For "
+            "names the client (in the access log); '*' trusts any.",
+        ),
+    ] = None,
     grace: Annotated[
         int,
         typer.Option("--grace", min=0, help="Seconds to finish answers in flight on SIGTERM."),
@@ -196,6 +204,7 @@ def serve_command(
         grace=grace,
         access_log=access_log,
         authenticator=authenticator,
+        forwarded_allow_ips=forwarded_allow_ips,
     )
 
     def announce(url: str) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -25,14 +26,14 @@ from starlette.types import Receive, Scope, Send
 
 from unstall.errors import UnstallError
 from unstall.goproxy.answers import ByteBoundedLru
-from unstall.goproxy.paths import parse_artifact
+from unstall.goproxy.paths import Artifact, parse_artifact
 from unstall.goproxy.stash import Served, Stash
 
 STALE_HEADER: Final = b"x-unstall-stale"
 _STALE_TEXT: Final = b"upstreams unavailable; served from the local cache"
 _CHUNK: Final = 1 << 20
-# Zips read from the store are kept in memory up to this total, each up to _MEMORY_ITEM:
-# a hot zip is then one write from memory, with no thread hop to read it again.
+# Answers of stored artifacts are kept in memory up to this total (zips up to
+# _MEMORY_ITEM each): a hot zip is one write from memory, with no thread hop to read it.
 MEMORY_BYTES: Final = 256 << 20
 _MEMORY_ITEM: Final = 16 << 20
 _SERVICE_PREFIXES: Final = ("/sumdb/",)
@@ -66,13 +67,28 @@ def served_headers(served: Served, length: int) -> list[tuple[bytes, bytes]]:
     return headers
 
 
+@dataclass(frozen=True, slots=True)
+class _Ready:
+    """A whole answer for a stored, immutable artifact: sent again as it is."""
+
+    artifact: Artifact
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+    path: Path | None
+
+
 class ProxyApp:
-    """GOPROXY module requests directly; every other path to ``service`` (Starlette)."""
+    """GOPROXY module requests directly; every other path to ``service`` (Starlette).
+
+    Answers for stored artifacts (which never change) are kept whole, headers included,
+    by request path, up to MEMORY_BYTES: a warm hit is a dictionary look-up and a
+    write, and a hot zip is not read from disk again.
+    """
 
     def __init__(self, stash: Stash, service: Starlette) -> None:
         self._stash = stash
         self._service = service
-        self._memory: ByteBoundedLru[Path, bytes] = ByteBoundedLru(MEMORY_BYTES)
+        self._ready: ByteBoundedLru[str, _Ready] = ByteBoundedLru(MEMORY_BYTES)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
@@ -84,29 +100,41 @@ class ProxyApp:
         ):
             await self._service(scope, receive, send)
             return
+        head = scope["method"] == "HEAD"
+        ready = self._ready.get(path)
+        if ready is not None:
+            self._stash.count_hit(ready.artifact, len(ready.body), ready.path)
+            await _send_whole(send, 200, ready.headers, b"" if head else ready.body)
+            return
         try:
-            served = await self._stash.get(parse_artifact(path[1:]))
+            artifact = parse_artifact(path[1:])
+            served = await self._stash.get(artifact)
         except UnstallError as error:
-            await _send_whole(send, error.http_status, _plain_headers, _error_body(error))
+            body = _error_body(error)
+            await _send_whole(send, error.http_status, _plain_headers(len(body)), body)
             return
         if served.path is None:
             data = served.data or b""
             headers = served_headers(served, len(data))
-            await _send_whole(send, 200, headers, b"" if scope["method"] == "HEAD" else data)
+            if served.cached and artifact.immutable:
+                self._ready.put(path, _Ready(artifact, headers, data, None), len(data) + 256)
+            await _send_whole(send, 200, headers, b"" if head else data)
             return
-        await self._send_file(send, served, head=scope["method"] == "HEAD")
+        await self._send_file(send, path, artifact, served, head=head)
 
-    async def _send_file(self, send: Send, served: Served, *, head: bool) -> None:
+    async def _send_file(
+        self, send: Send, path: str, artifact: Artifact, served: Served, *, head: bool
+    ) -> None:
         assert served.path is not None
-        data = self._memory.get(served.path)
-        if data is None:
-            size = served.path.stat().st_size
-            if size > _MEMORY_ITEM:
-                await self._stream_file(send, served, size, head=head)
-                return
-            data = await asyncio.to_thread(served.path.read_bytes)
-            self._memory.put(served.path, data, len(data))
-        await _send_whole(send, 200, served_headers(served, len(data)), b"" if head else data)
+        size = served.path.stat().st_size
+        if size > _MEMORY_ITEM:
+            await self._stream_file(send, served, size, head=head)
+            return
+        data = await asyncio.to_thread(served.path.read_bytes)
+        headers = served_headers(served, len(data))
+        if served.cached:
+            self._ready.put(path, _Ready(artifact, headers, data, served.path), len(data) + 256)
+        await _send_whole(send, 200, headers, b"" if head else data)
 
     @staticmethod
     async def _stream_file(send: Send, served: Served, size: int, *, head: bool) -> None:
@@ -127,14 +155,17 @@ class ProxyApp:
                     return
 
 
-_plain_headers: Final = [(b"content-type", b"text/plain; charset=utf-8")]
+def _plain_headers(length: int) -> list[tuple[bytes, bytes]]:
+    return [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", str(length).encode()),
+    ]
 
 
 async def _send_whole(
     send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes
 ) -> None:
-    if not any(name == b"content-length" for name, _ in headers):
-        headers = [*headers, (b"content-length", str(len(body)).encode())]
+    """One answer in two messages; ``headers`` include content-length."""
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 

@@ -140,6 +140,13 @@ class Stash:
         # a warm server).
         return self._hit(artifact) or await self._shared(artifact, lambda: self._load(artifact))
 
+    def count_hit(self, artifact: Artifact, size: int, path: Path | None) -> None:
+        """An answer for ``artifact`` was served from memory by the app: count it like
+        any other hit (and keep a zip's place in the quota's recency order)."""
+        if path is not None and self.quota is not None:
+            self.quota.touch(path)
+        self._finished(artifact, time.monotonic(), None, 0, 0, size, cached=True)
+
     def _hit(self, artifact: Artifact) -> Served | None:
         """The stored copy of an immutable artifact, or None."""
         if not artifact.immutable:

@@ -53,6 +53,7 @@ async def serve_on_loopback(app: ASGIApp, host: str = "127.0.0.1") -> AsyncItera
         # go opens many connections at once; the default backlog is plenty, but
         # keep-alive must outlast go's pauses between requests.
         timeout_keep_alive=30,
+        proxy_headers=False,  # only go talks to it
     )
     server = QuietServer(config)
     task = await start_serving(server, sock)

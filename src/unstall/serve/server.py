@@ -40,6 +40,7 @@ class ServeOptions:
     grace: int = 30
     access_log: str = "-"
     authenticator: Authenticator | None = None
+    forwarded_allow_ips: str | None = None
 
     def url(self, port: int) -> str:
         scheme = "https" if self.certfile else "http"
@@ -93,6 +94,10 @@ async def serve(
                 # go keeps connections between requests of one build
                 timeout_keep_alive=30,
                 server_header=False,
+                # X-Forwarded-For is believed only from the load balancers named here;
+                # without them the header is ignored and the middleware skipped.
+                proxy_headers=options.forwarded_allow_ips is not None,
+                forwarded_allow_ips=options.forwarded_allow_ips,
             )
             server = QuietServer(config)
             pool = engine.stash.pool
