@@ -144,15 +144,24 @@ class Metrics:
             "unstall_cache_evictions", "Zips evicted to stay under the quota.", registry=r
         )
         self._request_children: dict[tuple[str, int], tuple[Counter, Histogram, Counter]] = {}
+        self._artifact_children: dict[tuple[str, str, str, bool], tuple[Counter, Counter]] = {}
 
     def __call__(self, event: Event) -> None:
         """The bus sink."""
-        if isinstance(event, AttemptFinished):
+        if isinstance(event, ArtifactFinished):  # first: every request of a server
+            key = (event.kind, event.outcome, event.cause, event.cached)
+            children = self._artifact_children.get(key)
+            if children is None:
+                result = "stale" if event.outcome == "stale" else "hit" if event.cached else "miss"
+                children = (
+                    self.cache.labels(event.kind, result),
+                    self.artifacts.labels(event.kind, event.outcome, event.cause),
+                )
+                self._artifact_children[key] = children
+            children[0].inc()
+            children[1].inc()
+        elif isinstance(event, AttemptFinished):
             self._attempt(event)
-        elif isinstance(event, ArtifactFinished):
-            result = "stale" if event.outcome == "stale" else "hit" if event.cached else "miss"
-            self.cache.labels(event.kind, result).inc()
-            self.artifacts.labels(event.kind, event.outcome, event.cause).inc()
         elif isinstance(event, RetryScheduled):
             self.retries.labels(event.upstream, event.cause).inc()
         elif isinstance(event, HedgeStarted):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sys
 import time
 from typing import IO, Final, Protocol
@@ -120,7 +121,12 @@ def _json(value: str | bytes | None) -> str:
         return "null"
     if isinstance(value, bytes):
         value = value.decode("latin-1")
+    if _PLAIN.fullmatch(value):  # nearly always: module paths need no escaping
+        return f'"{value}"'
     return json.dumps(value)
+
+
+_PLAIN: Final = re.compile(r"[ !#-\[\]-~]*")  # printable ASCII except " and \
 
 
 _clock: list[tuple[int, str]] = [(0, "")]
@@ -144,15 +150,14 @@ class AccessLog:
     def __init__(self, stream: IO[bytes], *, owned: bool) -> None:
         self._stream = stream
         self._owned = owned
-        self._pending: list[bytes] = []
+        self._pending: list[str] = []
         self._size = 0
         self._scheduled = False
 
     def info(self, line: str) -> None:
         """Record one line (the name matches logging.Logger, which also fits here)."""
-        data = line.encode() + b"\n"
-        self._pending.append(data)
-        self._size += len(data)
+        self._pending.append(line)
+        self._size += len(line) + 1
         if self._size >= _FLUSH_BYTES:
             self.flush()
         elif not self._scheduled:
@@ -165,7 +170,8 @@ class AccessLog:
     def flush(self) -> None:
         self._scheduled = False
         if self._pending:
-            self._stream.write(b"".join(self._pending))
+            self._pending.append("")
+            self._stream.write("\n".join(self._pending).encode())
             self._pending.clear()
             self._size = 0
         self._stream.flush()
