@@ -620,7 +620,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=64, help="wrk connections")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--modules", type=int, default=30, help="modules in the cold graph")
-    parser.add_argument("--cold-reps", type=int, default=3, help="cold passes per setup")
+    parser.add_argument("--cold-reps", type=int, default=5, help="cold passes per setup")
     parser.add_argument("--cold-concurrency", type=int, default=16, help="requests at once")
     parser.add_argument("--cap", type=float, default=300.0, help="limit of one cold pass, s")
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 s, one repetition")

@@ -431,3 +431,15 @@ def test_corrupt_or_oversized_upstream_answers_are_502_and_not_stored(
         assert huge_mod.status_code == 502
         assert "integrity-size" in huge_mod.text
     assert [p for p in _stored(server.cache) if p.suffix in (".zip", ".mod")] == []
+
+
+def test_probes_can_be_turned_off(tmp_path: Path, upstream_factory: UpstreamPool) -> None:
+    module = make_module("fixture.test/quiet", "v1.0.0")
+    upstream = upstream_factory()
+    upstream.modules.add(module)
+    quiet = {"UNSTALL_PROBE__SAMPLES": "0", "UNSTALL_PROBE__INTERVAL": "0.1"}
+    with ServeProcess(tmp_path / "srv", ["--upstream", upstream.url], env=quiet) as server:
+        assert f"upstream {upstream.url}:" not in server.stderr  # no probe report
+        assert httpx.get(f"{server.url}/{_zip_path(module)}", timeout=30).status_code == 200
+        time.sleep(0.5)  # several probe intervals
+    assert upstream.count("/") == 0

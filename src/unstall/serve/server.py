@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from unstall.config import Settings
 from unstall.events import EventBus
@@ -83,34 +84,20 @@ async def serve(
                 authenticator=options.authenticator,
                 access_log=access_log,
             )
-            config = uvicorn.Config(
-                app,
-                log_level="warning",
-                access_log=False,  # ours is structured and counts bytes
-                lifespan="off",
-                ssl_certfile=str(options.certfile) if options.certfile else None,
-                ssl_keyfile=str(options.keyfile) if options.keyfile else None,
-                timeout_graceful_shutdown=options.grace,
-                # go keeps connections between requests of one build
-                timeout_keep_alive=30,
-                server_header=False,
-                # X-Forwarded-For is believed only from the load balancers named here;
-                # without them the header is ignored and the middleware skipped.
-                proxy_headers=options.forwarded_allow_ips is not None,
-                forwarded_allow_ips=options.forwarded_allow_ips,
-            )
-            server = QuietServer(config)
-            pool = engine.stash.pool
+            server = QuietServer(_uvicorn_config(app, options))
+            upstreams_now = engine.stash.pool.upstreams
             probe = settings.probe
-            if pool.upstreams and probe.samples:
+            checking: contextlib.AbstractAsyncContextManager[None] = contextlib.nullcontext()
+            if upstreams_now and probe.samples:
                 # Before listening: a blackholed mirror is known (breaker open) before
                 # the first client would wait on it.
                 found = await probe_all(
-                    pool.upstreams, samples=probe.samples, deadline=probe.timeout
+                    upstreams_now, samples=probe.samples, deadline=probe.timeout
                 )
                 for results in found:
                     report(describe(results))
-            async with probing(pool.upstreams, interval=probe.interval, deadline=probe.timeout):
+                checking = probing(upstreams_now, interval=probe.interval, deadline=probe.timeout)
+            async with checking:
                 with _stop_on_signals(server):
                     task = await start_serving(server, sock)
                     announce(options.url(sock.getsockname()[1]))
@@ -119,6 +106,25 @@ async def serve(
         sock.close()
         if access_log is not None:
             access_log.close()
+
+
+def _uvicorn_config(app: ASGIApp, options: ServeOptions) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        log_level="warning",
+        access_log=False,  # ours is structured and counts bytes
+        lifespan="off",
+        ssl_certfile=str(options.certfile) if options.certfile else None,
+        ssl_keyfile=str(options.keyfile) if options.keyfile else None,
+        timeout_graceful_shutdown=options.grace,
+        # go keeps connections between requests of one build
+        timeout_keep_alive=30,
+        server_header=False,
+        # X-Forwarded-For is believed only from the load balancers named here; without
+        # them the header is ignored and uvicorn's middleware for it is skipped.
+        proxy_headers=options.forwarded_allow_ips is not None,
+        forwarded_allow_ips=options.forwarded_allow_ips,
+    )
 
 
 @contextlib.contextmanager
