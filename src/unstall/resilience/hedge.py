@@ -125,10 +125,14 @@ async def hedged_race(
             if can_start and hedge_at is not None and not state.streaming:
                 timeout = max(0.0, hedge_at - loop.time())
             waiter = asyncio.ensure_future(wake.wait())
-            done, _ = await asyncio.wait(
-                [*tasks, waiter], timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-            )
-            waiter.cancel()
+            try:
+                done, _ = await asyncio.wait(
+                    [*tasks, waiter], timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                )
+            finally:
+                # also when the race itself is cancelled (deadline, shutdown): a waiter
+                # left pending would be destroyed later with a warning
+                waiter.cancel()
             wake.clear()
             for task in [t for t in done if t is not waiter]:
                 index = tasks.pop(task)

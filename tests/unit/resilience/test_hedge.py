@@ -355,3 +355,16 @@ def test_a_lane_hedged_for_slowness_is_marked_overtaken() -> None:
 
     assert result == ("second", 1)
     assert seen == {0: True, 1: False}
+
+
+def test_a_cancelled_race_leaves_no_task_behind() -> None:
+    async def scenario() -> set[asyncio.Task[Any]]:
+        race = asyncio.ensure_future(hedged_race([_hang, _hang], [NEVER, NEVER]))
+        await asyncio.sleep(0.05)  # the race is waiting for its lanes and its wake-up
+        race.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await race
+        await asyncio.sleep(0)  # let cancelled tasks finish
+        return {t for t in asyncio.all_tasks() if t is not asyncio.current_task()}
+
+    assert asyncio.run(scenario()) == set()
