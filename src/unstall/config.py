@@ -69,9 +69,6 @@ class HedgeSettings(_Frozen):
     floor: float = Field(0.25, ge=0, description="shortest hedge delay")
     ceiling: float = Field(3.0, gt=0, description="longest hedge delay")
     initial: float = Field(0.25, gt=0, description="delay before an upstream has samples")
-    error_rate: float = Field(
-        0.2, ge=0, le=1, description="recent error rate at which the next is asked at once"
-    )
 
 
 class BreakerSettings(_Frozen):

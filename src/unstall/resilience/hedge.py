@@ -21,8 +21,7 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class HedgePolicy:
-    """Hedge delay: the upstream's observed p95 time-to-first-byte, clamped; none at all
-    for an upstream whose recent answers are failing (error EWMA at ``error_rate``)."""
+    """Hedge delay: the upstream's observed p95 time-to-first-byte, clamped."""
 
     settings: HedgeSettings
 
@@ -33,10 +32,6 @@ class HedgePolicy:
         slowest p95 among ``peers`` that did, so it costs a healthy peer's p95 per
         request rather than ``initial`` until its breaker opens.
         """
-        if health.error_ewma >= self.settings.error_rate:
-            # A mirror failing one request in five is asked together with the next one:
-            # waiting for its failure, then for the next mirror, is what makes the tail.
-            return 0.0
         observed = health.p95_ttfb()
         if observed is None:
             known = [p for p in (peer.p95_ttfb() for peer in peers) if p is not None]

@@ -368,22 +368,3 @@ def test_a_cancelled_race_leaves_no_task_behind() -> None:
         return {t for t in asyncio.all_tasks() if t is not asyncio.current_task()}
 
     assert asyncio.run(scenario()) == set()
-
-
-def test_a_failing_upstream_is_hedged_at_once() -> None:
-    policy = HedgePolicy(HedgeSettings(floor=0.25, ceiling=3.0, initial=1.0, error_rate=0.2))
-    flaky = _health_with([0.05] * 10)
-    assert policy.delay(flaky) == pytest.approx(0.25)
-    flaky.record_failure(offline=False)  # error EWMA 0.2: at the threshold
-    assert policy.delay(flaky) == 0.0
-    for _ in range(3):
-        flaky.record_success(0.05)  # it recovers: the EWMA decays below the threshold
-    assert policy.delay(flaky) == pytest.approx(0.25)
-
-
-def test_error_hedging_can_be_turned_off() -> None:
-    policy = HedgePolicy(HedgeSettings(floor=0.25, ceiling=3.0, initial=1.0, error_rate=1.0))
-    failing = _health_with([0.05] * 10)
-    for _ in range(20):
-        failing.record_failure(offline=False)
-    assert policy.delay(failing) == pytest.approx(0.25)
