@@ -6,7 +6,7 @@ import pytest
 
 from tests.support.clock import FakeClock
 from unstall.errors import NotFound
-from unstall.goproxy.answers import AnswerCache
+from unstall.goproxy.answers import AnswerCache, ByteBoundedLru
 
 TTL = 60.0
 NEGATIVE_TTL = 30.0
@@ -135,3 +135,27 @@ def test_not_found_entries_count_toward_the_bound(clock: FakeClock) -> None:
     assert isinstance(cache.fresh("random/4"), NotFound)
     assert isinstance(cache.fresh("random/3"), NotFound)
     assert cache.fresh("random/2") is None
+
+
+def test_byte_bounded_lru_drops_the_least_recently_used_over_its_budget() -> None:
+    lru: ByteBoundedLru[str, bytes] = ByteBoundedLru(100)
+    lru.put("a", b"a" * 40, 40)
+    lru.put("b", b"b" * 40, 40)
+    assert lru.get("a") == b"a" * 40  # "a" is now the most recently used
+    lru.put("c", b"c" * 40, 40)  # 120 > 100: "b" goes
+    assert lru.get("b") is None
+    assert lru.get("a") is not None
+    assert lru.get("c") is not None
+    assert lru.used == 80
+    assert len(lru) == 2
+
+
+def test_byte_bounded_lru_replaces_and_refuses_what_cannot_fit() -> None:
+    lru: ByteBoundedLru[str, str] = ByteBoundedLru(100)
+    lru.put("a", "first", 30)
+    lru.put("a", "second", 50)  # replacing counts the new size only
+    assert lru.get("a") == "second"
+    assert lru.used == 50
+    lru.put("huge", "x", 101)  # larger than the whole budget: not kept, nothing evicted
+    assert lru.get("huge") is None
+    assert lru.get("a") == "second"
