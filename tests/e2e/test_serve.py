@@ -182,3 +182,29 @@ def test_prefetch_into_a_server_warms_its_cache(
     for module in fixture_graph.closure:
         stored = server.cache / escape(module.path) / "@v" / f"{module.version}.zip"
         assert stored.read_bytes() == module.zip_bytes
+
+
+def test_processes_sharing_a_store_fetch_an_artifact_once(
+    tmp_path: Path, upstream_factory: UpstreamPool
+) -> None:
+    module = make_module("fixture.test/shared", "v1.0.0", payload_size=128 * 1024)
+    upstream = upstream_factory(latency=0.5)
+    upstream.modules.add(module)
+    url_path = f"{escape(module.path)}/@v/{module.version}.zip"
+    cache = tmp_path / "store"
+    args = ["--upstream", upstream.url]
+
+    async def both(first: str, second: str) -> list[httpx.Response]:
+        limits = httpx.Limits(max_connections=100)
+        async with httpx.AsyncClient(limits=limits, timeout=60) as client:
+            asks = [client.get(f"{(first, second)[n % 2]}/{url_path}") for n in range(100)]
+            return await asyncio.gather(*asks)
+
+    with (
+        ServeProcess(tmp_path / "one", args, cache=cache) as one,
+        ServeProcess(tmp_path / "two", args, cache=cache) as two,
+    ):
+        answers = asyncio.run(both(one.url, two.url))
+    assert all(a.content == module.zip_bytes for a in answers)
+    assert upstream.count(f"*/{module.version}.zip") == 1
+    assert [p.name for p in (cache / ".incoming").iterdir()] == []

@@ -187,7 +187,7 @@ class Stash:
             return self._offline(artifact, started)
         resource = Resource(str(artifact), artifact.escaped_path, artifact)
         try:
-            served, fetched = await self._bounded(self._fetch(artifact, resource))
+            served, fetched = await self._bounded(self._fetch_alone(artifact, resource))
         except FetchError as failure:
             stale = self._stale(artifact)
             self._finished(
@@ -200,6 +200,8 @@ class Stash:
                     artifact, NotFound(failure.message, status=failure.http_status)
                 )
             raise
+        if fetched is None:  # another process stored it while this one waited
+            return served
         if not artifact.immutable:
             self._answers.remember(artifact, served)
         self._finished(
@@ -219,6 +221,20 @@ class Stash:
         )
         self._finished(artifact, started, None, 0, 0, 0, error=missing)
         raise missing
+
+    async def _fetch_alone(
+        self, artifact: Artifact, resource: Resource
+    ) -> tuple[Served, Fetched[Served] | None]:
+        """Fetch an immutable artifact while holding its lock in the store, so that other
+        processes on this store (serve's workers, other instances, `unstall go`) wait and
+        then find it stored instead of fetching it again (None: that happened here)."""
+        if not artifact.immutable:
+            return await self._fetch(artifact, resource)
+        async with self.store.exclusive(artifact):
+            stored = self._hit(artifact)
+            if stored is not None:
+                return stored, None
+            return await self._fetch(artifact, resource)
 
     async def _fetch(
         self, artifact: Artifact, resource: Resource

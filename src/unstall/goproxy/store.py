@@ -8,11 +8,14 @@ artifact under a served name. The directory also works as ``GOPROXY=file://DIR``
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import fcntl
 import hashlib
 import os
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from unstall.errors import InputError
@@ -73,6 +76,35 @@ class DiskStore:
         source = hashlib.sha256(upstream.encode()).hexdigest()[:12]
         stem = self.incoming / f"{key}-{source}"
         return stem.with_suffix(".partial"), stem.with_suffix(".meta")
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self, artifact: Artifact) -> AsyncIterator[None]:
+        """Held by the one process fetching ``artifact``; others wait here (polling, so a
+        deadline or a shutdown can cancel the wait).
+
+        The lock file is removed on release. A process still waiting on the removed file
+        then gets its lock while a newcomer may lock a new file: both look at the store
+        first, so this costs a second download only when the first one failed.
+        """
+        key = hashlib.sha256(artifact.escaped_path.encode()).hexdigest()[:24]
+        path = self.incoming / f"{key}.lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        locked = False
+        try:
+            pause = 0.005
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    locked = True
+                    break
+                except BlockingIOError:
+                    await asyncio.sleep(pause)
+                    pause = min(pause * 2, 0.1)
+            yield
+        finally:
+            if locked:
+                path.unlink(missing_ok=True)
+            os.close(fd)  # releases the lock
 
     def drop_partials(self, artifact: Artifact) -> None:
         """Remove every upstream's partial download of an artifact that is now stored."""
