@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
+import select
 import sys
 import time
-from typing import IO, Final, Protocol
+from typing import Final, Protocol
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -145,10 +147,15 @@ def _now() -> str:
 class AccessLog:
     """Lines to a file or stdout, buffered and written at most every half second (or per
     64 KiB): a write per request would cost more than the request; a crash loses at
-    most the last half second of lines."""
+    most the last half second of lines.
 
-    def __init__(self, stream: IO[bytes], *, owned: bool) -> None:
-        self._stream = stream
+    Writes go straight to the file descriptor in pieces of whole lines of at most
+    PIPE_BUF bytes, so several worker processes sharing stdout (a pipe) or a file
+    (opened O_APPEND) never interleave inside a line.
+    """
+
+    def __init__(self, fd: int, *, owned: bool) -> None:
+        self._fd = fd
         self._owned = owned
         self._pending: list[str] = []
         self._size = 0
@@ -169,17 +176,30 @@ class AccessLog:
 
     def flush(self) -> None:
         self._scheduled = False
-        if self._pending:
-            self._pending.append("")
-            self._stream.write("\n".join(self._pending).encode())
-            self._pending.clear()
-            self._size = 0
-        self._stream.flush()
+        piece: list[bytes] = []
+        size = 0
+        for line in self._pending:
+            data = line.encode() + b"\n"
+            if piece and size + len(data) > select.PIPE_BUF:
+                _write_all(self._fd, b"".join(piece))
+                piece, size = [], 0
+            piece.append(data)
+            size += len(data)
+        if piece:
+            _write_all(self._fd, b"".join(piece))
+        self._pending.clear()
+        self._size = 0
 
     def close(self) -> None:
         self.flush()
         if self._owned:
-            self._stream.close()
+            os.close(self._fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def access_logger(destination: str) -> AccessLog | None:
@@ -187,9 +207,11 @@ def access_logger(destination: str) -> AccessLog | None:
     if destination == "off":
         return None
     if destination == "-":
-        return AccessLog(sys.stdout.buffer, owned=False)
+        sys.stdout.flush()
+        return AccessLog(sys.stdout.fileno(), owned=False)
     try:
-        return AccessLog(open(destination, "ab"), owned=True)
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+        return AccessLog(os.open(destination, flags, 0o644), owned=True)
     except OSError as exc:
         raise ConfigError(
             f"cannot open the access log {destination}: {exc.strerror or exc}",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from unstall.errors import ConfigError
 from unstall.observe.metrics import Metrics
-from unstall.serve.access import AccessMiddleware, access_logger, endpoint_of
+from unstall.serve.access import AccessLog, AccessMiddleware, access_logger, endpoint_of
 
 
 @pytest.mark.parametrize(
@@ -263,3 +264,34 @@ def test_an_unwritable_access_log_is_a_config_error(tmp_path: Path) -> None:
         access_logger(str(tmp_path / "missing-dir" / "access.log"))
     assert "missing-dir" in caught.value.message
     assert "--access-log" in caught.value.fix
+
+
+def test_workers_sharing_a_pipe_never_interleave_inside_a_line() -> None:
+    read_end, write_end = os.pipe()
+    lines_per_writer, writers = 3000, 3
+    children = []
+    for writer in range(writers):
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child
+            os.close(read_end)
+
+            async def burst() -> None:  # in a loop, lines gather into 64 KiB flushes
+                log = AccessLog(write_end, owned=True)
+                for n in range(lines_per_writer):
+                    log.info(json.dumps({"writer": writer, "n": n, "pad": "x" * 150}))
+                log.close()
+
+            asyncio.run(burst())
+            os._exit(0)
+        children.append(pid)
+    os.close(write_end)
+    received = b""
+    while chunk := os.read(read_end, 1 << 16):
+        received += chunk
+    os.close(read_end)
+    for pid in children:
+        assert os.waitpid(pid, 0)[1] == 0
+    records = [json.loads(line) for line in received.decode().splitlines()]
+    assert len(records) == writers * lines_per_writer
+    for writer in range(writers):
+        assert [r["n"] for r in records if r["writer"] == writer] == list(range(lines_per_writer))
