@@ -3,6 +3,7 @@ and hostile requests or upstreams. Real server process, real clients."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import http.client
 import os
@@ -226,9 +227,7 @@ def test_metrics_and_the_access_log_describe_the_traffic(
     assert samples[ok_attempts] == 1
     phase = f'unstall_upstream_phase_seconds_count{{phase="first_byte",upstream="{upstream.url}"}}'
     assert samples[phase] >= 1
-    breaker = (
-        f'unstall_upstream_breaker{{unstall_upstream_breaker="closed",upstream="{upstream.url}"}}'
-    )
+    breaker = f'unstall_upstream_breaker{{state="closed",upstream="{upstream.url}"}}'
     assert samples[breaker] == 1
     records = server.access_records()
     zips = [r for r in records if r["endpoint"] == "zip"]
@@ -287,10 +286,7 @@ def test_a_blackholed_first_upstream_is_skipped_from_the_first_request(
         text = httpx.get(f"{server.url}/metrics", timeout=30).text
     # The request went straight to the healthy upstream: no hedge was needed.
     assert not [line for line in text.splitlines() if line.startswith("unstall_upstream_hedges")]
-    assert (
-        f'unstall_upstream_breaker{{unstall_upstream_breaker="open",upstream="{silent.url}"}} 1.0'
-        in text
-    )
+    assert f'unstall_upstream_breaker{{state="open",upstream="{silent.url}"}} 1.0' in text
 
 
 def _zip_in_flight(
@@ -443,3 +439,54 @@ def test_probes_can_be_turned_off(tmp_path: Path, upstream_factory: UpstreamPool
         assert httpx.get(f"{server.url}/{_zip_path(module)}", timeout=30).status_code == 200
         time.sleep(0.5)  # several probe intervals
     assert upstream.count("/") == 0
+
+
+def _worker_pids(parent: int) -> list[int]:
+    children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+    return [int(pid) for pid in children]
+
+
+def test_workers_share_the_port_the_store_and_the_metrics(
+    tmp_path: Path, upstream_factory: UpstreamPool
+) -> None:
+    module = make_module("fixture.test/many", "v1.0.0", payload_size=64 * 1024)
+    upstream = upstream_factory(latency=0.3)
+    upstream.modules.add(module)
+    info = f"{escape(module.path)}/@v/{module.version}.info"
+
+    async def crowd(base: str, path: str, count: int) -> list[httpx.Response]:
+        limits = httpx.Limits(max_connections=count)
+        async with httpx.AsyncClient(limits=limits, timeout=60) as client:
+            return await asyncio.gather(*(client.get(f"{base}/{path}") for _ in range(count)))
+
+    args = ["--upstream", upstream.url, "--workers", "2"]
+    with ServeProcess(tmp_path / "srv", args) as server:
+        workers = _worker_pids(server.pid)
+        assert len(workers) == 2
+        zips = asyncio.run(crowd(server.url, _zip_path(module), 60))
+        assert all(z.content == module.zip_bytes for z in zips)
+        infos = asyncio.run(crowd(server.url, info, 40))
+        assert all(i.status_code == 200 for i in infos)
+        text = httpx.get(f"{server.url}/metrics", timeout=30).text
+        served_by = {r["remote"] for r in server.access_records()}  # flushed every 0.5 s
+        assert served_by
+
+        time.sleep(0.7)  # past the access log's half-second flush: a kill loses no line
+        os.kill(workers[1], signal.SIGKILL)  # a crashed worker is started again
+        deadline = time.monotonic() + 30
+        while len(set(_worker_pids(server.pid)) - {workers[1]}) < 2:
+            assert time.monotonic() < deadline, server.stderr
+            time.sleep(0.1)
+        assert httpx.get(f"{server.url}/{info}", timeout=30).status_code == 200
+        assert server.stop() == 0
+    assert "starting it again" in server.stderr
+    assert upstream.count("*.zip") == 1  # one download for both workers
+    samples = {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line and not line.startswith("#")
+    }
+    # the scrape sums both workers' counts, whichever of them answered it
+    assert samples['unstall_http_requests_total{endpoint="zip",status="200"}'] == 60
+    assert samples['unstall_http_requests_total{endpoint="info",status="200"}'] == 40
+    assert len([r for r in server.access_records() if r["endpoint"] == "info"]) == 41

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import ssl
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -23,6 +26,11 @@ from unstall.gotool.env import go_env_or_environ, parse_goproxy
 from unstall.gotool.runner import bind_tcp
 from unstall.serve.auth import Authenticator, load_users
 from unstall.serve.server import ServeOptions, is_loopback, serve
+from unstall.serve.workers import run_workers
+
+# With several workers, how often the first one (which enforces --max-cache-size) looks
+# at the store for zips the others stored.
+_QUOTA_RESCAN = 60.0
 
 
 def _upstreams(
@@ -151,6 +159,16 @@ def serve_command(
             "names the client (in the access log); '*' trusts any.",
         ),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            max=64,
+            help="Serving processes on the one port (use the number of cores). Each keeps "
+            "its own caches in memory; the store is shared.",
+        ),
+    ] = 1,
     grace: Annotated[
         int,
         typer.Option("--grace", min=0, help="Seconds to finish answers in flight on SIGTERM."),
@@ -221,26 +239,58 @@ def serve_command(
             f"cannot listen on {host}:{port}: {exc.strerror or exc}",
             fix="Pick another --port (or stop what uses it), or a --host of this machine.",
         ) from exc
-    bus = EventBus()
-    recorder = RunRecorder(settings, bus, "serve", [host, str(port)], record_hits=False)
-    exit_code = 1
-    try:
-        run_async(
-            serve(
-                settings,
-                specs,
-                options,
-                sock,
-                bus=bus,
-                private=_private(private, go_env),
-                announce=announce,
-                report=lambda line: err_console.print(f"unstall serve: {line}", markup=False),
+
+    def say(line: str) -> None:
+        err_console.print(f"unstall serve: {line}", markup=False)
+
+    def serve_here(worker: int | None = None, metrics_dir: Path | None = None) -> int:
+        """One serving process: the only one, or worker ``worker`` of several."""
+        mine = settings
+        if worker:
+            # The first worker enforces the quota (rescanning for the others' zips).
+            mine = settings.model_copy(
+                update={"cache": settings.cache.model_copy(update={"max_size": None})}
             )
-        )
-        exit_code = 0
-    finally:
-        recorder.finish(exit_code)
-    err_console.print("unstall serve: stopped", markup=False)
+        bus = EventBus()
+        recorder = RunRecorder(mine, bus, "serve", [host, str(port)], record_hits=False)
+        exit_code = 1
+        try:
+            run_async(
+                serve(
+                    mine,
+                    specs,
+                    options,
+                    sock,
+                    bus=bus,
+                    private=_private(private, go_env),
+                    announce=announce if not worker else lambda _url: None,
+                    report=say if not worker else lambda _line: None,
+                    metrics_dir=metrics_dir,
+                    quota_rescan=_QUOTA_RESCAN if worker == 0 else None,
+                )
+            )
+            exit_code = 0
+        finally:
+            recorder.finish(exit_code)
+        return exit_code
+
+    if workers == 1:
+        serve_here()
+    else:
+        metrics_dir = Path(tempfile.mkdtemp(prefix="unstall-metrics-"))
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+        try:
+            code = run_workers(
+                workers,
+                lambda index: serve_here(index, metrics_dir),
+                metrics_dir=metrics_dir,
+                report=say,
+            )
+        finally:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+        if code:
+            raise typer.Exit(code)
+    say("stopped")
 
 
 __all__ = ["serve_command"]

@@ -40,10 +40,11 @@ class ZipQuota:
         self.max_bytes = max_bytes
         self._clock = clock
         self._on_evict = on_evict
+        self.on_change: Callable[[int], None] | None = None  # gets ``used`` after changes
         # path -> (size, last use); oldest first
         self._zips: OrderedDict[Path, tuple[int, float]] = OrderedDict()
         self.used = 0
-        found = sorted(_stored_zips(root), key=lambda item: item[2])
+        found = sorted(stored_zips(root), key=lambda item: item[2])
         for path, size, used_at in found:
             self._zips[path] = (size, used_at)
             self.used += size
@@ -63,6 +64,8 @@ class ZipQuota:
             self.used += size
         self.touch(path)
         self.evict()
+        if self.on_change is not None:
+            self.on_change(self.used)
 
     def touch(self, path: Path) -> None:
         """``path`` was served: it becomes the most recently used."""
@@ -77,6 +80,21 @@ class ZipQuota:
         if now - previous >= _ATIME_EVERY:
             with contextlib.suppress(OSError):
                 os.utime(path, (now, path.stat().st_mtime))
+
+    def rescan(self, found: list[tuple[Path, int, float]]) -> None:
+        """Take in a fresh :func:`stored_zips` listing: zips other processes stored count
+        (as just used), zips deleted by others no longer do; then enforce the quota."""
+        present = {path for path, _, _ in found}
+        for path in [p for p in self._zips if p not in present]:
+            self.used -= self._zips.pop(path)[0]
+        now = self._clock()
+        for path, size, _atime in found:
+            if path not in self._zips:
+                self._zips[path] = (size, now)
+                self.used += size
+        self.evict()
+        if self.on_change is not None:
+            self.on_change(self.used)
 
     def evict(self) -> None:
         """Delete least recently used zips until the total fits (zips in use excepted)."""
@@ -96,9 +114,11 @@ class ZipQuota:
             _log.info("evicted %s (%d bytes) to stay under the cache quota", path, size)
             if self._on_evict is not None:
                 self._on_evict(path, size, self.used)
+            if self.on_change is not None:
+                self.on_change(self.used)
 
 
-def _stored_zips(root: Path) -> Iterator[tuple[Path, int, float]]:
+def stored_zips(root: Path) -> Iterator[tuple[Path, int, float]]:
     """Every ``*.zip`` in the layout with its size and atime (temporary files excepted)."""
     for folder, dirs, files in os.walk(root):
         if folder == str(root):
@@ -111,4 +131,4 @@ def _stored_zips(root: Path) -> Iterator[tuple[Path, int, float]]:
                     yield path, stat.st_size, stat.st_atime
 
 
-__all__ = ["IN_USE_SECONDS", "ZipQuota"]
+__all__ = ["IN_USE_SECONDS", "ZipQuota", "stored_zips"]

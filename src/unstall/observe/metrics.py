@@ -8,16 +8,19 @@ catalogue, never module paths or client addresses.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Final
 
 from prometheus_client import (
     CollectorRegistry,
     Counter,
-    Enum,
     Gauge,
     Histogram,
     disable_created_metrics,
+    generate_latest,
+    values,
 )
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from unstall.events import (
     ArtifactFinished,
@@ -57,10 +60,20 @@ disable_created_metrics()  # type: ignore[no-untyped-call]
 
 
 class Metrics:
-    """Every unstall metric, in its own registry (tests and servers do not share one)."""
+    """Every unstall metric, in its own registry (tests and servers do not share one).
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    With ``multiprocess_dir`` (serve's worker processes; PROMETHEUS_MULTIPROC_DIR must
+    name the same directory) values live in files there and :meth:`exposition` sums
+    every worker's, as prometheus-client's multiprocess mode does.
+    """
+
+    def __init__(
+        self, registry: CollectorRegistry | None = None, *, multiprocess_dir: Path | None = None
+    ) -> None:
         self.registry = registry or CollectorRegistry()
+        self._multiprocess_dir = multiprocess_dir
+        if multiprocess_dir is not None:
+            values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
         r = self.registry
         self.requests = Counter(
             "unstall_http_requests",
@@ -124,12 +137,12 @@ class Metrics:
             ["upstream", "reason"],
             registry=r,
         )
-        self.breaker = Enum(
+        self.breaker = Gauge(
             "unstall_upstream_breaker",
-            "Circuit breaker state per upstream.",
-            ["upstream"],
-            states=[s.value for s in BreakerState],
+            "Circuit breaker state per upstream: 1 for the current state, 0 for the others.",
+            ["upstream", "state"],
             registry=r,
+            multiprocess_mode="livemax",  # open if any live worker has it open
         )
         self.integrity = Counter(
             "unstall_integrity_violations",
@@ -138,7 +151,10 @@ class Metrics:
             registry=r,
         )
         self.cache_zip_bytes = Gauge(
-            "unstall_cache_zip_bytes", "Bytes of zips in the store.", registry=r
+            "unstall_cache_zip_bytes",
+            "Bytes of zips in the store.",
+            registry=r,
+            multiprocess_mode="max",  # only the worker enforcing the quota sets it
         )
         self.evictions = Counter(
             "unstall_cache_evictions", "Zips evicted to stay under the quota.", registry=r
@@ -167,7 +183,7 @@ class Metrics:
         elif isinstance(event, HedgeStarted):
             self.hedges.labels(event.upstream, event.reason).inc()
         elif isinstance(event, BreakerChanged):
-            self.breaker.labels(event.upstream).state(event.state)
+            self._breaker_state(event.upstream, event.state)
         elif isinstance(event, IntegrityViolation):
             self.integrity.labels(event.upstream, event.cause).inc()
         elif isinstance(event, CacheEvicted):
@@ -183,7 +199,19 @@ class Metrics:
 
     def upstream_known(self, name: str) -> None:
         """Show an upstream's breaker as closed before its first event."""
-        self.breaker.labels(name).state(BreakerState.CLOSED.value)
+        self._breaker_state(name, BreakerState.CLOSED.value)
+
+    def _breaker_state(self, upstream: str, current: str) -> None:
+        for state in BreakerState:
+            self.breaker.labels(upstream, state.value).set(1 if state.value == current else 0)
+
+    def exposition(self) -> bytes:
+        """The text a Prometheus scrape gets (every worker's values in multiprocess mode)."""
+        if self._multiprocess_dir is None:
+            return generate_latest(self.registry)
+        merged = CollectorRegistry()
+        MultiProcessCollector(merged, path=str(self._multiprocess_dir))  # type: ignore[no-untyped-call]
+        return generate_latest(merged)
 
     def observe_request(self, endpoint: str, status: int, seconds: float, sent: int) -> None:
         # Called for every request: the labelled children are looked up once per

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import tempfile
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
@@ -54,13 +54,14 @@ def build_serve_app(
         return PlainTextResponse("ready\n" if stash.pool.upstreams else "ready (offline)\n")
 
     async def scrape(_request: Request) -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     for upstream in stash.pool.upstreams:
         metrics.upstream_known(upstream.name)
     quota = stash.quota
     if quota is not None:
-        metrics.cache_zip_bytes.set_function(lambda: float(quota.used))
+        metrics.cache_zip_bytes.set(quota.used)
+        quota.on_change = metrics.cache_zip_bytes.set
 
     app: ASGIApp = build_app(
         stash,

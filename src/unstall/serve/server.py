@@ -11,7 +11,7 @@ import contextlib
 import ipaddress
 import signal
 import socket
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from unstall.config import Settings
 from unstall.events import EventBus
 from unstall.goproxy.engine import ProxyEngine
 from unstall.goproxy.probe import describe, probe_all, probing
+from unstall.goproxy.quota import ZipQuota, stored_zips
 from unstall.goproxy.upstream import UpstreamSpec
 from unstall.gotool.runner import QuietServer, start_serving
 from unstall.observe.metrics import Metrics
@@ -69,10 +70,14 @@ async def serve(
     private: str = "",
     announce: Callable[[str], None] = lambda _url: None,
     report: Callable[[str], None] = lambda _line: None,
+    metrics_dir: Path | None = None,
+    quota_rescan: float | None = None,
 ) -> None:
     """Serve on ``sock`` (see :func:`bind_tcp`) until a signal asks to stop;
-    ``announce`` gets the URL once listening."""
-    metrics = Metrics()
+    ``announce`` gets the URL once listening. ``metrics_dir`` puts the metrics in
+    multiprocess mode (one of several workers); ``quota_rescan`` makes the quota look at
+    the store every so many seconds for zips other processes stored."""
+    metrics = Metrics(multiprocess_dir=metrics_dir)
     bus.subscribe(metrics)
     access_log = access_logger(options.access_log)
     try:
@@ -97,7 +102,10 @@ async def serve(
                 for results in found:
                     report(describe(results))
                 checking = probing(upstreams_now, interval=probe.interval, deadline=probe.timeout)
-            async with checking:
+            rescanning: contextlib.AbstractAsyncContextManager[None] = contextlib.nullcontext()
+            if quota_rescan is not None and engine.stash.quota is not None:
+                rescanning = _rescanning(engine.stash.quota, quota_rescan)
+            async with checking, rescanning:
                 with _stop_on_signals(server):
                     task = await start_serving(server, sock)
                     announce(options.url(sock.getsockname()[1]))
@@ -106,6 +114,23 @@ async def serve(
         sock.close()
         if access_log is not None:
             access_log.close()
+
+
+@contextlib.asynccontextmanager
+async def _rescanning(quota: ZipQuota, every: float) -> AsyncIterator[None]:
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(every)
+            found = await asyncio.to_thread(lambda: list(stored_zips(quota.root)))
+            quota.rescan(found)
+
+    task = asyncio.create_task(loop())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def _uvicorn_config(app: ASGIApp, options: ServeOptions) -> uvicorn.Config:

@@ -151,7 +151,7 @@ def test_breaker_state_is_an_enum(metrics: Metrics) -> None:
     breaker = "unstall_upstream_breaker"
 
     def state(upstream: str, name: str) -> float | None:
-        return _value(metrics, breaker, upstream=upstream, unstall_upstream_breaker=name)
+        return _value(metrics, breaker, upstream=upstream, state=name)
 
     metrics.upstream_known(UP1)
     assert state(UP1, "closed") == 1.0

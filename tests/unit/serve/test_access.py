@@ -275,7 +275,7 @@ def test_workers_sharing_a_pipe_never_interleave_inside_a_line() -> None:
         if pid == 0:  # pragma: no cover - runs in the child
             os.close(read_end)
 
-            async def burst() -> None:  # in a loop, lines gather into 64 KiB flushes
+            async def burst(writer: int = writer) -> None:  # in a loop: 64 KiB flushes
                 log = AccessLog(write_end, owned=True)
                 for n in range(lines_per_writer):
                     log.info(json.dumps({"writer": writer, "n": n, "pad": "x" * 150}))
