@@ -102,15 +102,29 @@ class Server:
     url: str
     stderr: Path
 
-    def cpu_seconds(self) -> float | None:
-        """User + system CPU time of the process (all its threads), from /proc."""
+    def pids(self) -> list[int]:
+        """The process and its children (unstall serve --workers forks its workers)."""
+        pid = self.process.pid
         try:
-            stat = Path(f"/proc/{self.process.pid}/stat").read_text()
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
         except OSError:
-            return None
-        # Fields after the command name, which may hold spaces, start after the last ')'.
-        fields = stat.rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            children = []
+        return [pid, *(int(c) for c in children)]
+
+    def cpu_seconds(self) -> float | None:
+        """User + system CPU time of the process and its children (all threads), /proc."""
+        total = 0.0
+        for pid in self.pids():
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text()
+            except OSError:
+                if pid == self.process.pid:
+                    return None
+                continue
+            # Fields after the command name, which may hold spaces, start after the last ')'.
+            fields = stat.rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -151,7 +165,7 @@ def wait_listening(process: subprocess.Popen[bytes], stderr: Path) -> str:
 
 
 def start_unstall(
-    unstall: str, workdir: Path, upstreams: Sequence[str], pythonpath: Path
+    unstall: str, workdir: Path, upstreams: Sequence[str], pythonpath: Path, workers: int
 ) -> Server:
     """`unstall serve` on an ephemeral loopback port with an empty store and home.
 
@@ -170,7 +184,7 @@ def start_unstall(
     command = [unstall, "serve", "--port", "0", "--cache", str(workdir / "cache")]
     for upstream in upstreams:
         command += ["--upstream", upstream]
-    command += ["--access-log", str(workdir / "access.log")]
+    command += ["--access-log", str(workdir / "access.log"), "--workers", str(workers)]
     stderr = workdir / "stderr.txt"
     with stderr.open("wb") as err:
         process = subprocess.Popen(
@@ -188,6 +202,12 @@ def start_unstall(
         Server(UNSTALL, process, "", stderr).stop()
         raise
     return Server(UNSTALL, process, url, stderr)
+
+
+def tree_hwm_mib(server: Server) -> float | None:
+    """Peak resident memory of the server and its workers, added up."""
+    peaks = [p for p in (vm_hwm_mib(pid) for pid in server.pids()) if p is not None]
+    return sum(peaks) if peaks else None
 
 
 def free_port() -> int:
@@ -464,7 +484,9 @@ def warm_benchmark(
     module = make_module(*BIG_MODULE, payload_size=BIG_PAYLOAD)
     runs: list[LoadRun] = []
     with FakeUpstream(ModuleSet([module])) as upstream:
-        ours = start_unstall(unstall, tmp / "warm-unstall", [upstream.url], pythonpath)
+        ours = start_unstall(
+            unstall, tmp / "warm-unstall", [upstream.url], pythonpath, args.workers
+        )
         with running(ours), running(start_goproxy(peer, tmp / "warm-goproxy", upstream.url)) as g:
             servers = [ours, g]
             for server in servers:
@@ -481,7 +503,7 @@ def warm_benchmark(
                             file=sys.stderr,
                             flush=True,
                         )
-            peaks = {s.name: vm_hwm_mib(s.process.pid) for s in servers}
+            peaks = {s.name: tree_hwm_mib(s) for s in servers}
     return runs, peaks
 
 
@@ -557,11 +579,11 @@ def cold_pass(
     upstreams = [urls[letter] for letter in setup.letters.split()]
     workdir = tmp / f"cold-{setup.name.replace(' ', '-')}-{rep}"
     run = ColdRun(setup.name, rep, 0.0)
-    with running(start_unstall(unstall, workdir, upstreams, pythonpath)) as server:
+    with running(start_unstall(unstall, workdir, upstreams, pythonpath, args.workers)) as server:
         start = time.monotonic()
         asyncio.run(fetch_everything(server.url, modules, run, args.cold_concurrency, args.cap))
         run.wall_s = time.monotonic() - start
-        run.peak_rss_mib = vm_hwm_mib(server.process.pid)
+        run.peak_rss_mib = tree_hwm_mib(server)
     shutil.rmtree(workdir, ignore_errors=True)
     return run
 
@@ -621,6 +643,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--modules", type=int, default=30, help="modules in the cold graph")
     parser.add_argument("--cold-reps", type=int, default=5, help="cold passes per setup")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="unstall serve --workers (default: the cores, as goproxy uses them all)",
+    )
     parser.add_argument("--cold-concurrency", type=int, default=16, help="requests at once")
     parser.add_argument("--cap", type=float, default=300.0, help="limit of one cold pass, s")
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 s, one repetition")

@@ -462,8 +462,9 @@ directory: {facts.peer_install}
 
 One fake upstream on loopback serves `fixture.test/big@v1.0.0`, whose zip is
 {facts.zip_bytes:,} bytes (a 1 MiB incompressible payload). `unstall serve` (default
-settings, `--port 0`, a fresh `--cache`, JSON access log written to a file with
-`--access-log FILE`, so its cost is included) and goproxy's command (`goproxy server` with
+settings, `--port 0`, a fresh `--cache`, `--workers {a.get("workers", 1)}` serving
+processes, JSON access log written to a file with `--access-log FILE`, so its cost is
+included; CPU and memory are summed over the workers) and goproxy's command (`goproxy server` with
 its dir cacher, `GOPROXY=<the fake upstream>`, `GOSUMDB=off`; goproxy logs only errors) run
 side by side. Each fetches the three URLs once to fill its cache, then
 `wrk -t{a["threads"]} -c{a["connections"]} -d{a["duration"]:g}s --latency` loads one URL
