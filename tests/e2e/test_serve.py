@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import httpx
 from tests.support.cli import run_unstall
 from tests.support.gocmd import GoEnvFactory, run_go
 from tests.support.modfactory import FixtureGraph, make_module, write_main_module
-from tests.support.server import ServeProcess
+from tests.support.server import ServeProcess, get_together
 from tests.support.upstream import FakeUpstream, UpstreamPool
 from unstall.goproxy.paths import escape
 
@@ -72,13 +71,8 @@ def test_two_hundred_clients_of_one_uncached_zip_cause_one_upstream_fetch(
     upstream.modules.add(module)
     url_path = f"{escape(module.path)}/@v/{module.version}.zip"
 
-    async def crowd(base: str) -> list[httpx.Response]:
-        limits = httpx.Limits(max_connections=200)
-        async with httpx.AsyncClient(limits=limits, timeout=60) as client:
-            return await asyncio.gather(*(client.get(f"{base}/{url_path}") for _ in range(200)))
-
     with ServeProcess(tmp_path / "srv", ["--upstream", upstream.url]) as server:
-        answers = asyncio.run(crowd(server.url))
+        answers = get_together([f"{server.url}/{url_path}"] * 200)
     assert [a.status_code for a in answers] == [200] * 200
     assert all(a.content == module.zip_bytes for a in answers)
     assert upstream.count(f"*/{module.version}.zip") == 1
@@ -194,17 +188,11 @@ def test_processes_sharing_a_store_fetch_an_artifact_once(
     cache = tmp_path / "store"
     args = ["--upstream", upstream.url]
 
-    async def both(first: str, second: str) -> list[httpx.Response]:
-        limits = httpx.Limits(max_connections=100)
-        async with httpx.AsyncClient(limits=limits, timeout=60) as client:
-            asks = [client.get(f"{(first, second)[n % 2]}/{url_path}") for n in range(100)]
-            return await asyncio.gather(*asks)
-
     with (
         ServeProcess(tmp_path / "one", args, cache=cache) as one,
         ServeProcess(tmp_path / "two", args, cache=cache) as two,
     ):
-        answers = asyncio.run(both(one.url, two.url))
+        answers = get_together([f"{(one.url, two.url)[n % 2]}/{url_path}" for n in range(100)])
     assert all(a.content == module.zip_bytes for a in answers)
     assert upstream.count(f"*/{module.version}.zip") == 1
     assert [p.name for p in (cache / ".incoming").iterdir()] == []

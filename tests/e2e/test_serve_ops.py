@@ -3,7 +3,6 @@ and hostile requests or upstreams. Real server process, real clients."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import http.client
 import os
@@ -22,7 +21,7 @@ from tests.support.cli import run_unstall
 from tests.support.faults import CorruptZip, Trickle, WrongContent
 from tests.support.gocmd import GoEnvFactory, run_go
 from tests.support.modfactory import FixtureGraph, FixtureModule, make_module
-from tests.support.server import ServeProcess
+from tests.support.server import ServeProcess, get_together
 from tests.support.upstream import FakeUpstream, UpstreamPool
 from unstall.goproxy.paths import escape
 
@@ -454,18 +453,13 @@ def test_workers_share_the_port_the_store_and_the_metrics(
     upstream.modules.add(module)
     info = f"{escape(module.path)}/@v/{module.version}.info"
 
-    async def crowd(base: str, path: str, count: int) -> list[httpx.Response]:
-        limits = httpx.Limits(max_connections=count)
-        async with httpx.AsyncClient(limits=limits, timeout=60) as client:
-            return await asyncio.gather(*(client.get(f"{base}/{path}") for _ in range(count)))
-
     args = ["--upstream", upstream.url, "--workers", "2"]
     with ServeProcess(tmp_path / "srv", args) as server:
         workers = _worker_pids(server.pid)
         assert len(workers) == 2
-        zips = asyncio.run(crowd(server.url, _zip_path(module), 60))
+        zips = get_together([f"{server.url}/{_zip_path(module)}"] * 60)
         assert all(z.content == module.zip_bytes for z in zips)
-        infos = asyncio.run(crowd(server.url, info, 40))
+        infos = get_together([f"{server.url}/{info}"] * 40)
         assert all(i.status_code == 200 for i in infos)
         text = httpx.get(f"{server.url}/metrics", timeout=30).text
         served_by = {r["remote"] for r in server.access_records()}  # flushed every 0.5 s

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -12,10 +13,23 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
 
+import httpx
+
 from tests.support.cli import UNSTALL
 
 _START_DEADLINE: Final = 60.0
 _STOP_DEADLINE: Final = 60.0
+
+
+def get_together(urls: Sequence[str], timeout: float = 60.0) -> list[httpx.Response]:
+    """GET every URL at the same time, each on its own connection; answers in order."""
+
+    async def ask() -> list[httpx.Response]:
+        limits = httpx.Limits(max_connections=len(urls))
+        async with httpx.AsyncClient(limits=limits, timeout=timeout) as client:
+            return list(await asyncio.gather(*(client.get(url) for url in urls)))
+
+    return asyncio.run(ask())
 
 
 class ServerFailed(Exception):
@@ -121,4 +135,4 @@ class ServeProcess:
             self.stop()
 
 
-__all__ = ["ServeProcess", "ServerFailed"]
+__all__ = ["ServeProcess", "ServerFailed", "get_together"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import httpx
@@ -21,6 +21,7 @@ import httpx
 from unstall.errors import FetchError
 from unstall.goproxy.upstream import OFFLINE_CAUSES, Upstream
 from unstall.http.errors import translate
+from unstall.periodic import every
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,24 +72,15 @@ async def probe_all(
     return list(await asyncio.gather(*(several(u) for u in upstreams)))
 
 
-@contextlib.asynccontextmanager
-async def probing(
+def probing(
     upstreams: Sequence[Upstream], *, interval: float, deadline: float
-) -> AsyncIterator[None]:
+) -> contextlib.AbstractAsyncContextManager[None]:
     """Probe every upstream once per ``interval`` seconds while the block runs."""
 
-    async def loop() -> None:
-        while True:
-            await asyncio.sleep(interval)
-            await probe_all(upstreams, samples=1, deadline=deadline)
+    async def once() -> None:
+        await probe_all(upstreams, samples=1, deadline=deadline)
 
-    task = asyncio.create_task(loop())
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    return every(interval, once)
 
 
 def describe(results: Sequence[ProbeResult]) -> str:

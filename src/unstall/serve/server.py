@@ -11,7 +11,7 @@ import contextlib
 import ipaddress
 import signal
 import socket
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +26,7 @@ from unstall.goproxy.quota import ZipQuota, stored_zips
 from unstall.goproxy.upstream import UpstreamSpec
 from unstall.gotool.runner import QuietServer, start_serving
 from unstall.observe.metrics import Metrics
+from unstall.periodic import every
 from unstall.serve.access import access_logger
 from unstall.serve.app import build_serve_app
 from unstall.serve.auth import Authenticator
@@ -116,21 +117,12 @@ async def serve(
             access_log.close()
 
 
-@contextlib.asynccontextmanager
-async def _rescanning(quota: ZipQuota, every: float) -> AsyncIterator[None]:
-    async def loop() -> None:
-        while True:
-            await asyncio.sleep(every)
-            found = await asyncio.to_thread(lambda: list(stored_zips(quota.root)))
-            quota.rescan(found)
+def _rescanning(quota: ZipQuota, seconds: float) -> contextlib.AbstractAsyncContextManager[None]:
+    async def once() -> None:
+        found = await asyncio.to_thread(lambda: list(stored_zips(quota.root)))
+        quota.rescan(found)
 
-    task = asyncio.create_task(loop())
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    return every(seconds, once)
 
 
 def _uvicorn_config(app: ASGIApp, options: ServeOptions) -> uvicorn.Config:
