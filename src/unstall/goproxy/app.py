@@ -25,6 +25,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from unstall.errors import UnstallError
+from unstall.events import ArtifactFinished
 from unstall.goproxy.answers import ByteBoundedLru
 from unstall.goproxy.paths import Artifact, parse_artifact
 from unstall.goproxy.stash import Served, Stash
@@ -71,7 +72,7 @@ def served_headers(served: Served, length: int) -> list[tuple[bytes, bytes]]:
 class _Ready:
     """A whole answer for a stored, immutable artifact: sent again as it is."""
 
-    artifact: Artifact
+    event: ArtifactFinished
     headers: list[tuple[bytes, bytes]]
     body: bytes
     path: Path | None
@@ -103,7 +104,7 @@ class ProxyApp:
         head = scope["method"] == "HEAD"
         ready = self._ready.get(path)
         if ready is not None:
-            self._stash.count_hit(ready.artifact, len(ready.body), ready.path)
+            self._stash.count_hit(ready.event, ready.path)
             await _send_whole(send, 200, ready.headers, b"" if head else ready.body)
             return
         try:
@@ -117,7 +118,8 @@ class ProxyApp:
             data = served.data or b""
             headers = served_headers(served, len(data))
             if served.cached and artifact.immutable:
-                self._ready.put(path, _Ready(artifact, headers, data, None), len(data) + 256)
+                event = self._stash.hit_event(artifact, len(data))
+                self._ready.put(path, _Ready(event, headers, data, None), len(data) + 256)
             await _send_whole(send, 200, headers, b"" if head else data)
             return
         await self._send_file(send, path, artifact, served, head=head)
@@ -133,7 +135,8 @@ class ProxyApp:
         data = await asyncio.to_thread(served.path.read_bytes)
         headers = served_headers(served, len(data))
         if served.cached:
-            self._ready.put(path, _Ready(artifact, headers, data, served.path), len(data) + 256)
+            event = self._stash.hit_event(artifact, len(data))
+            self._ready.put(path, _Ready(event, headers, data, served.path), len(data) + 256)
         await _send_whole(send, 200, headers, b"" if head else data)
 
     @staticmethod

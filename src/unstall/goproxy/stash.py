@@ -140,12 +140,31 @@ class Stash:
         # a warm server).
         return self._hit(artifact) or await self._shared(artifact, lambda: self._load(artifact))
 
-    def count_hit(self, artifact: Artifact, size: int, path: Path | None) -> None:
-        """An answer for ``artifact`` was served from memory by the app: count it like
-        any other hit (and keep a zip's place in the quota's recency order)."""
+    @staticmethod
+    def hit_event(artifact: Artifact, size: int) -> ArtifactFinished:
+        """The event of one more hit on ``artifact``: the same every time, so the app can
+        keep it with the answer and publish it without building it again."""
+        return ArtifactFinished(
+            artifact=str(artifact),
+            module=artifact.module,
+            version=artifact.version,
+            kind=artifact.kind.value,
+            outcome="ok",
+            upstream=None,
+            attempts=0,
+            hedges=0,
+            bytes=size,
+            duration=0.0,
+            cause="ok",
+            cached=True,
+        )
+
+    def count_hit(self, event: ArtifactFinished, path: Path | None) -> None:
+        """An answer was served from memory by the app: count it like any other hit (and
+        keep a zip's place in the quota's recency order)."""
         if path is not None and self.quota is not None:
             self.quota.touch(path)
-        self._finished(artifact, time.monotonic(), None, 0, 0, size, cached=True)
+        self._bus.publish(event)
 
     def _hit(self, artifact: Artifact) -> Served | None:
         """The stored copy of an immutable artifact, or None."""

@@ -8,6 +8,7 @@ headers from the start message, bytes from the body messages.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import re
@@ -121,8 +122,12 @@ def _line(
 def _json(value: str | bytes | None) -> str:
     if value is None:
         return "null"
-    if isinstance(value, bytes):
-        value = value.decode("latin-1")
+    return _json_text(value.decode("latin-1") if isinstance(value, bytes) else value)
+
+
+@functools.lru_cache(maxsize=8192)
+def _json_text(value: str) -> str:
+    """A JSON string; remembered, since the same paths and names come again and again."""
     if _PLAIN.fullmatch(value):  # nearly always: module paths need no escaping
         return f'"{value}"'
     return json.dumps(value)
