@@ -22,7 +22,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from unstall.errors import UnstallError
 from unstall.events import ArtifactFinished
@@ -39,6 +39,39 @@ MEMORY_BYTES: Final = 256 << 20
 _MEMORY_ITEM: Final = 16 << 20
 _SERVICE_PREFIXES: Final = ("/sumdb/",)
 _SERVICE_PATHS: Final = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+RECORD_KEY: Final = "unstall.response"
+
+
+class ResponseRecord:
+    """What was answered (for the access log and metrics). Apps that know put it in the
+    scope under RECORD_KEY themselves; wrapping ``send`` to watch every message costs
+    more than the rest of a warm answer."""
+
+    __slots__ = ("headers", "sent", "status")
+
+    def __init__(self) -> None:
+        self.status = 500  # what the client sees if the app fails before answering
+        self.sent = 0
+        self.headers: list[tuple[bytes, bytes]] = []
+
+    def header(self, name: bytes) -> bytes | None:
+        return next((v for k, v in self.headers if k == name), None)
+
+
+def recording(send: Send, record: ResponseRecord) -> Send:
+    """``send`` that also fills ``record``, for apps that do not fill it themselves."""
+
+    async def watch(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            record.status = message["status"]
+            record.headers = [(k.lower(), v) for k, v in message.get("headers", ())]
+        elif message["type"] == "http.response.body":
+            record.sent += len(message.get("body", b""))
+        await send(message)
+
+    return watch
 
 
 def _error_body(error: UnstallError) -> bytes:
@@ -99,20 +132,21 @@ class ProxyApp:
             or path.startswith(_SERVICE_PREFIXES)
             or scope["method"] not in ("GET", "HEAD")
         ):
-            await self._service(scope, receive, send)
+            record = scope.get(RECORD_KEY)
+            await self._service(scope, receive, send if record is None else recording(send, record))
             return
         head = scope["method"] == "HEAD"
         ready = self._ready.get(path)
         if ready is not None:
             self._stash.count_hit(ready.event, ready.path)
-            await _send_whole(send, 200, ready.headers, b"" if head else ready.body)
+            await _send_whole(scope, send, 200, ready.headers, b"" if head else ready.body)
             return
         try:
             artifact = parse_artifact(path[1:])
             served = await self._stash.get(artifact)
         except UnstallError as error:
             body = _error_body(error)
-            await _send_whole(send, error.http_status, _plain_headers(len(body)), body)
+            await _send_whole(scope, send, error.http_status, _plain_headers(len(body)), body)
             return
         if served.path is None:
             data = served.data or b""
@@ -120,24 +154,34 @@ class ProxyApp:
             if served.cached and artifact.immutable:
                 event = self._stash.hit_event(artifact, len(data))
                 self._ready.put(path, _Ready(event, headers, data, None), len(data) + 256)
-            await _send_whole(send, 200, headers, b"" if head else data)
+            await _send_whole(scope, send, 200, headers, b"" if head else data)
             return
-        await self._send_file(send, path, artifact, served, head=head)
+        await self._send_file(scope, send, path, artifact, served, head=head)
 
     async def _send_file(
-        self, send: Send, path: str, artifact: Artifact, served: Served, *, head: bool
+        self,
+        scope: Scope,
+        send: Send,
+        path: str,
+        artifact: Artifact,
+        served: Served,
+        *,
+        head: bool,
     ) -> None:
         assert served.path is not None
         size = served.path.stat().st_size
         if size > _MEMORY_ITEM:
-            await self._stream_file(send, served, size, head=head)
+            record = scope.get(RECORD_KEY)
+            await self._stream_file(
+                send if record is None else recording(send, record), served, size, head=head
+            )
             return
         data = await asyncio.to_thread(served.path.read_bytes)
         headers = served_headers(served, len(data))
         if served.cached:
             event = self._stash.hit_event(artifact, len(data))
             self._ready.put(path, _Ready(event, headers, data, served.path), len(data) + 256)
-        await _send_whole(send, 200, headers, b"" if head else data)
+        await _send_whole(scope, send, 200, headers, b"" if head else data)
 
     @staticmethod
     async def _stream_file(send: Send, served: Served, size: int, *, head: bool) -> None:
@@ -166,9 +210,12 @@ def _plain_headers(length: int) -> list[tuple[bytes, bytes]]:
 
 
 async def _send_whole(
-    send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes
+    scope: Scope, send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes
 ) -> None:
     """One answer in two messages; ``headers`` include content-length."""
+    record: ResponseRecord | None = scope.get(RECORD_KEY)
+    if record is not None:
+        record.status, record.headers, record.sent = status, headers, len(body)
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
@@ -215,4 +262,12 @@ def build_app(stash: Stash, extra_routes: Sequence[BaseRoute] = ()) -> ProxyApp:
     return ProxyApp(stash, service)
 
 
-__all__ = ["STALE_HEADER", "ProxyApp", "build_app", "served_headers"]
+__all__ = [
+    "RECORD_KEY",
+    "STALE_HEADER",
+    "ProxyApp",
+    "ResponseRecord",
+    "build_app",
+    "recording",
+    "served_headers",
+]

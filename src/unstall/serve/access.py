@@ -17,9 +17,10 @@ import sys
 import time
 from typing import Final, Protocol
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from unstall.errors import ConfigError
+from unstall.goproxy.app import RECORD_KEY, ResponseRecord, recording
 from unstall.observe.metrics import Metrics
 
 _FLUSH_SECONDS: Final = 0.5
@@ -62,49 +63,43 @@ def endpoint_of(path: str) -> str:
 class AccessMiddleware:
     """Logs every request as one JSON line and counts it in the metrics."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, logger: LineSink | None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        metrics: Metrics,
+        logger: LineSink | None,
+        *,
+        app_records: bool = False,
+    ) -> None:
+        """``app_records``: the app fills the ResponseRecord it finds in the scope
+        (ProxyApp and AuthMiddleware do), so ``send`` need not be watched."""
         self._app = app
         self._metrics = metrics
         self._log = logger
+        self._app_records = app_records
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500  # what the client sees if the app fails before answering
-        sent = 0
-        headers: dict[bytes, bytes] = {}
-
-        async def watch(message: Message) -> None:
-            nonlocal status, sent, headers
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                headers = {k.lower(): v for k, v in message.get("headers", ())}
-            elif message["type"] == "http.response.body":
-                sent += len(message.get("body", b""))
-            await send(message)
-
+        record = ResponseRecord()
+        if self._app_records:
+            scope[RECORD_KEY] = record
+        else:
+            send = recording(send, record)
         try:
-            await self._app(scope, receive, watch)
+            await self._app(scope, receive, send)
         finally:
             seconds = time.perf_counter() - started
             path: str = scope["path"]
             endpoint = endpoint_of(path)
-            self._metrics.observe_request(endpoint, status, seconds, sent)
+            self._metrics.observe_request(endpoint, record.status, seconds, record.sent)
             if self._log is not None:
-                self._log.info(_line(scope, path, endpoint, status, sent, seconds, headers))
+                self._log.info(_line(scope, path, endpoint, record, seconds))
 
 
-def _line(
-    scope: Scope,
-    path: str,
-    endpoint: str,
-    status: int,
-    sent: int,
-    seconds: float,
-    headers: dict[bytes, bytes],
-) -> str:
+def _line(scope: Scope, path: str, endpoint: str, record: ResponseRecord, seconds: float) -> str:
     # Written by hand rather than json.dumps(dict): a third of the cost, for a line per
     # request. Every value that is not a number goes through _json (escaping).
     client = scope.get("client")
@@ -113,9 +108,10 @@ def _line(
         f'{{"time":"{_now()}","remote":{_json(client[0] if client else None)}'
         f',"user":{_json(state.get("user") if state else None)}'
         f',"method":{_json(scope["method"])},"path":{_json(path)},"endpoint":"{endpoint}"'
-        f',"status":{status},"bytes":{sent},"duration_ms":{round(seconds * 1000, 3)}'
-        f',"cache":{_json(headers.get(b"x-unstall-cache"))}'
-        f',"upstream":{_json(headers.get(b"x-unstall-upstream"))}}}'
+        f',"status":{record.status},"bytes":{record.sent}'
+        f',"duration_ms":{round(seconds * 1000, 3)}'
+        f',"cache":{_json(record.header(b"x-unstall-cache"))}'
+        f',"upstream":{_json(record.header(b"x-unstall-upstream"))}}}'
     )
 
 

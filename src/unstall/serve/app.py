@@ -72,7 +72,7 @@ def build_serve_app(
     )
     if authenticator is not None:
         app = AuthMiddleware(app, authenticator)
-    return AccessMiddleware(app, metrics, access_log)
+    return AccessMiddleware(app, metrics, access_log, app_records=True)
 
 
 __all__ = ["build_serve_app", "readiness_problems"]

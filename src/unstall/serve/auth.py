@@ -23,6 +23,7 @@ import bcrypt
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from unstall.errors import ConfigError
+from unstall.goproxy.app import RECORD_KEY, ResponseRecord
 
 OPEN_PATHS: Final = frozenset({"/healthz", "/readyz"})
 # $2y$ (htpasswd), $2a$ and $2b$; a two-digit cost; 22 characters of salt, 31 of hash.
@@ -128,29 +129,27 @@ class AuthMiddleware:
         header = next((v for k, v in scope["headers"] if k == b"authorization"), None)
         user = await self._auth.user_for(header)
         if user is None:
-            await _unauthorized(send, missing=header is None)
+            await _unauthorized(scope, send, missing=header is None)
             return
         scope.setdefault("state", {})["user"] = user
         await self._app(scope, receive, send)
 
 
-async def _unauthorized(send: Send, *, missing: bool) -> None:
+async def _unauthorized(scope: Scope, send: Send, *, missing: bool) -> None:
     reason = "credentials required" if missing else "credentials rejected"
     body = (
         f"{reason}\nunstall: this proxy needs a token or a user: "
         "set GOPROXY=https://USER:SECRET@HOST:PORT (or a .netrc entry for the host)\n"
     ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 401,
-            "headers": [
-                (b"content-type", b"text/plain; charset=utf-8"),
-                (b"content-length", str(len(body)).encode()),
-                (b"www-authenticate", b'Basic realm="unstall", charset="UTF-8"'),
-            ],
-        }
-    )
+    headers = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", str(len(body)).encode()),
+        (b"www-authenticate", b'Basic realm="unstall", charset="UTF-8"'),
+    ]
+    record: ResponseRecord | None = scope.get(RECORD_KEY)
+    if record is not None:
+        record.status, record.headers, record.sent = 401, headers, len(body)
+    await send({"type": "http.response.start", "status": 401, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 

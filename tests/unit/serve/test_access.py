@@ -15,6 +15,7 @@ import pytest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from unstall.errors import ConfigError
+from unstall.goproxy.app import RECORD_KEY
 from unstall.observe.metrics import Metrics
 from unstall.serve.access import AccessLog, AccessMiddleware, access_logger, endpoint_of
 
@@ -295,3 +296,26 @@ def test_workers_sharing_a_pipe_never_interleave_inside_a_line() -> None:
     assert len(records) == writers * lines_per_writer
     for writer in range(writers):
         assert [r["n"] for r in records if r["writer"] == writer] == list(range(lines_per_writer))
+
+
+def test_an_app_that_records_its_answer_is_not_watched() -> None:
+    async def recorded(scope: Scope, receive: Receive, send: Send) -> None:
+        record = scope[RECORD_KEY]
+        headers = [(b"content-length", b"2"), (b"x-unstall-cache", b"hit")]
+        record.status, record.headers, record.sent = 203, headers, 2
+        await send({"type": "http.response.start", "status": 203, "headers": headers})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    lines: list[str] = []
+
+    class Sink:
+        def info(self, line: str) -> None:
+            lines.append(line)
+
+    metrics = Metrics()
+    response = _get(AccessMiddleware(recorded, metrics, Sink(), app_records=True), "/m/@latest")
+    assert response.status_code == 203
+    [line] = lines
+    assert json.loads(line)["status"] == 203
+    assert json.loads(line)["cache"] == "hit"
+    assert _count(metrics, "latest", "203") == 1.0
