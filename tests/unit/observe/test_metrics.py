@@ -21,7 +21,7 @@ from unstall.events import (
 )
 from unstall.observe.metrics import Metrics
 
-UP1 = "https://proxy.golang.org"
+UP1 = "https://mirror-a.example.test"
 UP2 = "https://mirror.example.test"
 ZIP = "example.test/m/@v/v1.0.0.zip"
 

@@ -28,9 +28,9 @@ from unstall.serve.access import AccessLog, AccessMiddleware, access_logger, end
         ("/example.test/m/@v/v1.2.3.info", "info"),
         ("/example.test/m/@v/v1.2.3.mod", "mod"),
         ("/example.test/m/@v/v1.2.3.zip", "zip"),
-        ("/sumdb/sum.golang.org/supported", "sumdb"),
-        ("/sumdb/sum.golang.org/lookup/example.test/m@v1.2.3.zip", "sumdb"),
-        ("/sumdb/sum.golang.org/tile/8/0/001", "sumdb"),
+        ("/sumdb/sum.example.test/supported", "sumdb"),
+        ("/sumdb/sum.example.test/lookup/example.test/m@v1.2.3.zip", "sumdb"),
+        ("/sumdb/sum.example.test/tile/8/0/001", "sumdb"),
         ("/healthz", "healthz"),
         ("/readyz", "readyz"),
         ("/metrics", "metrics"),
@@ -107,7 +107,7 @@ def test_one_json_line_per_request(log: tuple[logging.Logger, Lines]) -> None:
     metrics = Metrics()
     app = _app(
         chunks=(b"PK\x03\x04", b"x" * 96),
-        headers={"X-Unstall-Cache": "miss", "X-Unstall-Upstream": "https://proxy.golang.org"},
+        headers={"X-Unstall-Cache": "miss", "X-Unstall-Upstream": "https://mirror-a.example.test"},
     )
     response = _get(AccessMiddleware(app, metrics, logger), "/example.test/m/@v/v1.0.0.zip")
     assert response.status_code == 200
@@ -119,7 +119,7 @@ def test_one_json_line_per_request(log: tuple[logging.Logger, Lines]) -> None:
     assert record["status"] == 200
     assert record["bytes"] == 100
     assert record["cache"] == "miss"
-    assert record["upstream"] == "https://proxy.golang.org"
+    assert record["upstream"] == "https://mirror-a.example.test"
     assert record["remote"] == "192.0.2.7"
     assert record["user"] is None
     assert record["duration_ms"] >= 0
