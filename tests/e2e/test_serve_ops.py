@@ -307,14 +307,22 @@ def _zip_in_flight(
     return client, answers
 
 
-def test_sigterm_finishes_answers_in_flight_and_leaves_no_partial_files(
-    tmp_path: Path, upstream_factory: UpstreamPool
-) -> None:
+def _trickling(
+    upstream_factory: UpstreamPool, *, chunk_bytes: int, interval: float
+) -> tuple[FakeUpstream, FixtureModule]:
+    """An upstream sending a 64 KiB module's zip ``chunk_bytes`` per ``interval``."""
     module = make_module("fixture.test/slow", "v1.0.0", payload_size=64 * 1024)
     upstream = upstream_factory()
     upstream.modules.add(module)
+    upstream.add_fault("*.zip", Trickle(chunk_bytes=chunk_bytes, interval=interval), times=None)
+    return upstream, module
+
+
+def test_sigterm_finishes_answers_in_flight_and_leaves_no_partial_files(
+    tmp_path: Path, upstream_factory: UpstreamPool
+) -> None:
     # about 2 s for the whole zip: the SIGTERM lands in the middle of it
-    upstream.add_fault("*.zip", Trickle(chunk_bytes=4096, interval=0.1), times=None)
+    upstream, module = _trickling(upstream_factory, chunk_bytes=4096, interval=0.1)
     with ServeProcess(tmp_path / "srv", ["--upstream", upstream.url, "--grace", "60"]) as server:
         client, answers = _zip_in_flight(server, upstream, module)
         assert server.stop(signal.SIGTERM) == 0
@@ -329,10 +337,8 @@ def test_sigterm_finishes_answers_in_flight_and_leaves_no_partial_files(
 def test_second_signal_stops_at_once_without_partial_artifacts(
     tmp_path: Path, upstream_factory: UpstreamPool
 ) -> None:
-    module = make_module("fixture.test/stuck", "v1.0.0", payload_size=64 * 1024)
-    upstream = upstream_factory()
-    upstream.modules.add(module)
-    upstream.add_fault("*.zip", Trickle(chunk_bytes=1024, interval=0.2), times=None)
+    # about 13 s for the whole zip: far from done when the second signal comes
+    upstream, module = _trickling(upstream_factory, chunk_bytes=1024, interval=0.2)
     with ServeProcess(tmp_path / "srv", ["--upstream", upstream.url, "--grace", "60"]) as server:
         _zip_in_flight(server, upstream, module)
         server.send(signal.SIGTERM)
@@ -462,8 +468,6 @@ def test_workers_share_the_port_the_store_and_the_metrics(
         infos = get_together([f"{server.url}/{info}"] * 40)
         assert all(i.status_code == 200 for i in infos)
         text = httpx.get(f"{server.url}/metrics", timeout=30).text
-        served_by = {r["remote"] for r in server.access_records()}  # flushed every 0.5 s
-        assert served_by
 
         time.sleep(0.7)  # past the access log's half-second flush: a kill loses no line
         os.kill(workers[1], signal.SIGKILL)  # a crashed worker is started again

@@ -139,14 +139,14 @@ class ProxyApp:
         ready = self._ready.get(path)
         if ready is not None:
             self._stash.count_hit(ready.event, ready.path)
-            await _send_whole(scope, send, 200, ready.headers, b"" if head else ready.body)
+            await send_whole(scope, send, 200, ready.headers, b"" if head else ready.body)
             return
         try:
             artifact = parse_artifact(path[1:])
             served = await self._stash.get(artifact)
         except UnstallError as error:
             body = _error_body(error)
-            await _send_whole(scope, send, error.http_status, _plain_headers(len(body)), body)
+            await send_whole(scope, send, error.http_status, plain_headers(len(body)), body)
             return
         if served.path is None:
             data = served.data or b""
@@ -154,7 +154,7 @@ class ProxyApp:
             if served.cached and artifact.immutable:
                 event = self._stash.hit_event(artifact, len(data))
                 self._ready.put(path, _Ready(event, headers, data, None), len(data) + 256)
-            await _send_whole(scope, send, 200, headers, b"" if head else data)
+            await send_whole(scope, send, 200, headers, b"" if head else data)
             return
         await self._send_file(scope, send, path, artifact, served, head=head)
 
@@ -181,7 +181,7 @@ class ProxyApp:
         if served.cached:
             event = self._stash.hit_event(artifact, len(data))
             self._ready.put(path, _Ready(event, headers, data, served.path), len(data) + 256)
-        await _send_whole(scope, send, 200, headers, b"" if head else data)
+        await send_whole(scope, send, 200, headers, b"" if head else data)
 
     @staticmethod
     async def _stream_file(send: Send, served: Served, size: int, *, head: bool) -> None:
@@ -202,17 +202,18 @@ class ProxyApp:
                     return
 
 
-def _plain_headers(length: int) -> list[tuple[bytes, bytes]]:
+def plain_headers(length: int) -> list[tuple[bytes, bytes]]:
     return [
         (b"content-type", b"text/plain; charset=utf-8"),
         (b"content-length", str(length).encode()),
     ]
 
 
-async def _send_whole(
+async def send_whole(
     scope: Scope, send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes
 ) -> None:
-    """One answer in two messages; ``headers`` include content-length."""
+    """One answer in two messages, recorded for the access log when a ResponseRecord is
+    in the scope; ``headers`` include content-length."""
     record: ResponseRecord | None = scope.get(RECORD_KEY)
     if record is not None:
         record.status, record.headers, record.sent = status, headers, len(body)
@@ -268,6 +269,8 @@ __all__ = [
     "ProxyApp",
     "ResponseRecord",
     "build_app",
+    "plain_headers",
     "recording",
+    "send_whole",
     "served_headers",
 ]

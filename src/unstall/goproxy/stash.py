@@ -17,7 +17,7 @@ from typing import Any, Final, TypeVar
 
 from unstall.errors import ArtifactFailed, FetchError, InputError, NotFound
 from unstall.events import ArtifactFinished, EventBus
-from unstall.goproxy.answers import AnswerCache, ByteBoundedLru
+from unstall.goproxy.answers import AnswerCache
 from unstall.goproxy.hashes import GoSum
 from unstall.goproxy.paths import Artifact, Kind
 from unstall.goproxy.pool import UpstreamPool
@@ -45,7 +45,6 @@ CONTENT_TYPES: Final = {
 _SUMDB_NAME: Final = re.compile(r"^[a-z0-9][a-z0-9.-]*(:[0-9]+)?$")
 _SUMDB_REST: Final = re.compile(r"^(latest|lookup/[A-Za-z0-9._~+!@/-]+|tile/[0-9a-z./]+)$")
 _SUMDB_MAX_BYTES: Final = 1 << 20
-SMALL_CACHE_BYTES: Final = 32 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,8 +85,6 @@ class Stash:
             answers if answers is not None else AnswerCache(ttl=0, negative_ttl=0)
         )
         self._inflight: dict[object, asyncio.Task[Served]] = {}
-        # .info and .mod never change once stored: keep the hot ones in memory.
-        self._small: ByteBoundedLru[Artifact, Served] = ByteBoundedLru(SMALL_CACHE_BYTES)
         self._sumdb_support: dict[tuple[str, str], tuple[float, asyncio.Task[bool]]] = {}
 
     @property
@@ -167,14 +164,11 @@ class Stash:
         self._bus.publish(event)
 
     def _hit(self, artifact: Artifact) -> Served | None:
-        """The stored copy of an immutable artifact, or None."""
+        """The stored copy of an immutable artifact, or None. (Hot answers are kept in
+        memory one level up, by the app, headers included.)"""
         if not artifact.immutable:
             return None
         started = time.monotonic()
-        small = self._small.get(artifact)
-        if small is not None:
-            self._finished(artifact, started, None, 0, 0, len(small.data or b""), cached=True)
-            return small
         cached = self.store.get(artifact)
         if cached is None:
             return None
@@ -186,7 +180,6 @@ class Stash:
             self._finished(artifact, started, None, 0, 0, size, cached=True)
             return served
         served = Served(CONTENT_TYPES[artifact.kind], data=cached.read_bytes(), cached=True)
-        self._small.put(artifact, served, len(served.data or b""))
         self._finished(artifact, started, None, 0, 0, len(served.data or b""), cached=True)
         return served
 

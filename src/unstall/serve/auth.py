@@ -23,7 +23,7 @@ import bcrypt
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from unstall.errors import ConfigError
-from unstall.goproxy.app import RECORD_KEY, ResponseRecord
+from unstall.goproxy.app import plain_headers, send_whole
 
 OPEN_PATHS: Final = frozenset({"/healthz", "/readyz"})
 # $2y$ (htpasswd), $2a$ and $2b$; a two-digit cost; 22 characters of salt, 31 of hash.
@@ -142,15 +142,10 @@ async def _unauthorized(scope: Scope, send: Send, *, missing: bool) -> None:
         "set GOPROXY=https://USER:SECRET@HOST:PORT (or a .netrc entry for the host)\n"
     ).encode()
     headers = [
-        (b"content-type", b"text/plain; charset=utf-8"),
-        (b"content-length", str(len(body)).encode()),
+        *plain_headers(len(body)),
         (b"www-authenticate", b'Basic realm="unstall", charset="UTF-8"'),
     ]
-    record: ResponseRecord | None = scope.get(RECORD_KEY)
-    if record is not None:
-        record.status, record.headers, record.sent = 401, headers, len(body)
-    await send({"type": "http.response.start", "status": 401, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    await send_whole(scope, send, 401, headers, body)
 
 
 __all__ = ["OPEN_PATHS", "AuthMiddleware", "Authenticator", "load_users"]
