@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 import uvicorn
 from starlette.types import ASGIApp
 
+from unstall.http.coalesce import CoalescingHttpToolsProtocol
+
 _STARTUP_DEADLINE = 30.0
 
 
@@ -48,6 +50,8 @@ async def serve_on_loopback(app: ASGIApp, host: str = "127.0.0.1") -> AsyncItera
         log_level="error",
         access_log=False,
         lifespan="off",
+        http=CoalescingHttpToolsProtocol,  # one write per answer (see its docstring)
+        ws="none",
         # Once go has exited nobody waits for the answers still in flight.
         timeout_graceful_shutdown=1,
         # go opens many connections at once; the default backlog is plenty, but

@@ -25,6 +25,7 @@ from unstall.goproxy.probe import describe, probe_all, probing
 from unstall.goproxy.quota import ZipQuota, stored_zips
 from unstall.goproxy.upstream import UpstreamSpec
 from unstall.gotool.runner import QuietServer, start_serving
+from unstall.http.coalesce import CoalescingHttpToolsProtocol
 from unstall.observe.metrics import Metrics
 from unstall.periodic import every
 from unstall.serve.access import access_logger
@@ -131,6 +132,8 @@ def _uvicorn_config(app: ASGIApp, options: ServeOptions) -> uvicorn.Config:
         log_level="warning",
         access_log=False,  # ours is structured and counts bytes
         lifespan="off",
+        http=CoalescingHttpToolsProtocol,  # one write per answer (see its docstring)
+        ws="none",
         ssl_certfile=str(options.certfile) if options.certfile else None,
         ssl_keyfile=str(options.keyfile) if options.keyfile else None,
         timeout_graceful_shutdown=options.grace,
