@@ -256,8 +256,7 @@ class Stash:
         if artifact.kind is Kind.ZIP:
 
             async def verify_file(sink: FileSink, upstream: str) -> Served:
-                h1 = await asyncio.to_thread(verify_zip, artifact, sink.sync(), self._gosum)
-                path = self.store.commit_file(artifact, sink.path, h1=h1)
+                path = await asyncio.to_thread(self._store_zip, artifact, sink)
                 if self.quota is not None:
                     self.quota.added(path)
                 return Served(content_type, path=path, upstream=upstream)
@@ -280,16 +279,28 @@ class Stash:
             else:
                 verify_info(artifact, data)
             if artifact.immutable:
-                self.store.commit_bytes(artifact, data)
-                if artifact.kind is Kind.MOD:
-                    # keeps the layout a complete file:// GOPROXY, as go keeps its cache
-                    self.store.write_list(artifact.module)
+                await asyncio.to_thread(self._store_bytes, artifact, data)
             return Served(content_type, data=data, upstream=upstream)
 
         fetched = await self.pool.fetch(
             resource, lambda _upstream: MemorySink(limit), verify_memory
         )
         return fetched.value, fetched
+
+    # The two below run in a worker thread: each does several fsyncs, and an fsync on
+    # the event loop would hold up every other request of the process meanwhile.
+
+    def _store_zip(self, artifact: Artifact, sink: FileSink) -> Path:
+        """Verify a downloaded zip and publish it in the store."""
+        h1 = verify_zip(artifact, sink.sync(), self._gosum)
+        return self.store.commit_file(artifact, sink.path, h1=h1)
+
+    def _store_bytes(self, artifact: Artifact, data: bytes) -> None:
+        """Store a verified .info or .mod."""
+        self.store.commit_bytes(artifact, data)
+        if artifact.kind is Kind.MOD:
+            # keeps the layout a complete file:// GOPROXY, as go keeps its cache
+            self.store.write_list(artifact.module)
 
     def _stale(self, artifact: Artifact) -> Served | None:
         """When every upstream failed: the last upstream answer, else the versions this

@@ -166,9 +166,20 @@ class DiskStore:
         return sorted(found, key=_semver_key)
 
     def write_list(self, module: str) -> Path:
-        """Regenerate ``@v/list`` from the stored .mod files, as go does for its cache."""
-        text = "".join(f"{v}\n" for v in self.versions(module))
-        return self.write_atomic(self.path_for(Artifact(module, Kind.LIST)), text.encode())
+        """Regenerate ``@v/list`` from the stored .mod files, as go does for its cache.
+
+        Safe to call from several threads and processes at once: a writer that listed
+        the folder before another's .mod landed may replace a newer list, so each
+        writer lists again after its write and repeats until the two agree.
+        """
+        target = self.path_for(Artifact(module, Kind.LIST))
+        versions = self.versions(module)
+        while True:
+            self.write_atomic(target, "".join(f"{v}\n" for v in versions).encode())
+            now = self.versions(module)
+            if now == versions:
+                return target
+            versions = now
 
 
 def _unescape_version(text: str) -> str | None:
