@@ -149,6 +149,18 @@ _CAUSES: Final[tuple[Cause, ...]] = (
         "Raise UNSTALL_TIMEOUTS__TOTAL, or add a faster mirror.",
     ),
     Cause(
+        "tcp-unreachable",
+        "tcp",
+        "No route to the host (an ICMP unreachable or a local routing problem).",
+        "Check the network route, VPN or firewall rules; use a mirror or a proxy.",
+    ),
+    Cause(
+        "sumdb-unsupported",
+        "http",
+        "The module proxy does not proxy the checksum database, so go contacts it directly.",
+        "Make sure GOSUMDB's host is reachable, or use a proxy that proxies /sumdb/.",
+    ),
+    Cause(
         "retry-budget-exhausted",
         "policy",
         "Retries were stopped to protect a failing upstream.",
