@@ -33,6 +33,20 @@ def test_url_credentials_are_removed(text: str, expected: str) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
+        ("HTTPS_PROXY=alice:s3cret@proxy.example:3128", "HTTPS_PROXY=***@proxy.example:3128"),
+        ("proxy user:pw@10.0.0.1:8080 refused", "proxy ***@10.0.0.1:8080 refused"),
+        ("git@git.example:org/repo.git", "git@git.example:org/repo.git"),
+        ("mail alice@example.test", "mail alice@example.test"),
+        ("time 12:30 @ noon", "time 12:30 @ noon"),
+    ],
+)
+def test_credentials_without_a_scheme_are_removed(text: str, expected: str) -> None:
+    assert redact(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
         ("password=hunter2", "password=***"),
         ("https://x.example/?token=abc123&page=2", "https://x.example/?token=***&page=2"),
         (

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from unstall.cli.common import VersionOption
+from unstall.cli.doctor_cmd import doctor_command
 from unstall.cli.go_cmd import go_command
 from unstall.cli.prefetch_cmd import prefetch_command
 from unstall.cli.serve_cmd import serve_command
@@ -36,6 +37,7 @@ app.command(
 )(go_command)
 app.command("prefetch")(prefetch_command)
 app.command("serve")(serve_command)
+app.command("doctor")(doctor_command)
 
 
 def main() -> None:

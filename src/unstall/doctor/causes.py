@@ -233,6 +233,85 @@ _CAUSES: Final[tuple[Cause, ...]] = (
         "No module proxy is configured (GOPROXY is direct or off).",
         "Set GOPROXY to a module proxy, or add mirrors to unstall.toml.",
     ),
+    # Causes read from go's own error output (unstall.doctor.classify). "<host>" and
+    # "<module>" in a fix are filled in from the failing module when it is known.
+    Cause(
+        "module-not-public",
+        "config",
+        "A public module proxy or checksum database cannot fetch this module (410 Gone, git "
+        "asked for credentials, or its origin is unreachable from there): it is private.",
+        "Mark it private so go fetches it directly and skips the checksum database: "
+        "`go env -w GOPRIVATE=<host>/*`.",
+    ),
+    Cause(
+        "version-missing",
+        "http",
+        "The proxy has no such module version (404 Not Found, unknown revision, bad "
+        "upstream): the version does not exist, or a mirror's cached list is stale.",
+        "Check the path and version: `go list -m -versions <module>`; for a tag pushed "
+        "minutes ago retry later or put a fresher proxy first in GOPROXY.",
+    ),
+    Cause(
+        "mirror-deprecated",
+        "http",
+        "The mirror answered 418 I'm a teapot: it is retired or refuses this client.",
+        "Take it out of GOPROXY (`go env -w GOPROXY=<proxy-url>,direct`), or let "
+        "`unstall mirrors` pick a working one.",
+    ),
+    Cause(
+        "sumdb-proxy-error",
+        "http",
+        "The module proxy proxies the checksum database but failed to answer for it.",
+        "Retry later, or put a proxy whose /sumdb/ works first in GOPROXY; keep verification "
+        "on (GONOSUMDB is for private modules only).",
+    ),
+    Cause(
+        "gosumdb-invalid",
+        "config",
+        "GOSUMDB is not a valid checksum database name, key or URL.",
+        "Reset it to the toolchain default: `go env -u GOSUMDB`, and unset a GOSUMDB "
+        "environment variable.",
+    ),
+    Cause(
+        "goproxy-off",
+        "config",
+        "GOPROXY=off forbids module downloads, and the module is not in the module cache.",
+        "Allow downloads: `go env -w GOPROXY=<proxy-url>,direct`, or fill the module cache "
+        "first where the network works (`unstall prefetch`).",
+    ),
+    Cause(
+        "vcs-unreachable",
+        "vcs",
+        "In direct mode (GOPROXY=direct, or the module matches GOPRIVATE/GONOPROXY) go "
+        "fetches the module itself with HTTPS and git, and could not reach its repository.",
+        "Make <host> reachable for git (VPN, or `git config --global http.proxy "
+        "http://<proxy>:<port>`); a public module can come from a module proxy instead: "
+        "drop it from GOPRIVATE/GONOPROXY and `go env -w GOPROXY=<proxy-url>,direct`.",
+    ),
+    Cause(
+        "git-auth-required",
+        "vcs",
+        "git needs credentials for the module's repository, and go runs it with terminal "
+        "prompts disabled.",
+        "Give git credentials for <host>: a `machine <host>` entry in ~/.netrc or a "
+        "credential helper, or SSH: `git config --global "
+        'url."ssh://git@<host>/".insteadOf "https://<host>/"`.',
+    ),
+    Cause(
+        "tls-plain-http",
+        "tls",
+        "An https:// URL points at a server that speaks plain HTTP.",
+        "Write that URL with http:// (in GOPROXY, the mirror list or the proxy variables), "
+        "or enable TLS on that server.",
+    ),
+    Cause(
+        "proxy-unreachable",
+        "proxy",
+        "The HTTP proxy that HTTPS_PROXY/HTTP_PROXY names cannot be reached (its name does "
+        "not resolve, or there is no route to it).",
+        "Check the proxy variables (`env | grep -i _proxy`): fix the proxy's host name, or "
+        "unset them if this network needs no proxy.",
+    ),
     Cause(
         "internal",
         "internal",

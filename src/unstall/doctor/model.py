@@ -79,7 +79,7 @@ class Phases:
         return {key: getattr(self, key) for key in PHASE_KEYS}
 
 
-class ProbeFailure(Exception):  # noqa: N818 - a finding, not a bug: named for what it is
+class ProbeFailure(Exception):
     """A probe stopped at ``layer`` for ``cause`` (a catalogue id)."""
 
     def __init__(self, cause: str, message: str, *, layer: str | None = None) -> None:
