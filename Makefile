@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench bench-serve clean
+.PHONY: run test lint typecheck unit bench bench-serve bench-doctor clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,8 +12,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# The main job: download the example service's dependencies through unstall.
+# The main job: diagnose the network first (a failing source is reported, not fatal:
+# unstall go fails over to what works), then download the example service's
+# dependencies through unstall.
 run: $(STAMP)
+	cd examples/service && { ../../$(BIN)/unstall doctor || echo "make run: doctor found a failing source (above); continuing"; }
 	cd examples/service && ../../$(BIN)/unstall go mod download
 	cd examples/service && go build -o /dev/null ./...
 	@echo "make run: examples/service dependencies downloaded and verified"
@@ -34,6 +37,10 @@ bench: $(STAMP)
 # needs wrk (Debian package) and go; installs goproxy/goproxy into a temporary directory
 bench-serve: $(STAMP)
 	$(BIN)/python bench/serve.py
+
+# every source failing: unstall doctor at once vs one source at a time
+bench-doctor: $(STAMP)
+	$(BIN)/python bench/doctor.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
