@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections import deque
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Final
 
 import typer
 
@@ -19,6 +21,7 @@ from unstall.cli.common import (
 )
 from unstall.cli.progress import Progress, live_progress
 from unstall.config import Settings
+from unstall.doctor.classify import classify_go_output
 from unstall.events import EventBus
 from unstall.goproxy.engine import ProxyEngine
 from unstall.goproxy.hashes import load_gosum
@@ -36,6 +39,8 @@ from unstall.observe.summary import RunSummary
 # go subcommands that never download modules: they run unchanged, so that `go env`
 # shows (and `go env -w` edits) the user's own GOPROXY rather than the local proxy.
 _OFFLINE_SUBCOMMANDS = frozenset({"env", "version", "help"})
+# go's last stderr lines, kept to explain a failure: its error records come last.
+_STDERR_TAIL_LINES: Final = 200
 
 
 def _split_chdir(args: list[str]) -> tuple[Path | None, list[str]]:
@@ -47,6 +52,26 @@ def _split_chdir(args: list[str]) -> tuple[Path | None, list[str]]:
     return None, args
 
 
+def _stderr_tail(quiet: bool) -> deque[str] | None:
+    """Where go's stderr lines are kept for explaining a failure (nothing when quiet)."""
+    return None if quiet else deque(maxlen=_STDERR_TAIL_LINES)
+
+
+def _explain_go_failure(tail: Iterable[str], explained: set[str]) -> None:
+    """Print the cause and fix of each failure go's own output shows.
+
+    Causes in ``explained`` were already printed with unstall's failed artifacts.
+    """
+    for diagnosis in classify_go_output("\n".join(tail)):
+        if diagnosis.cause in explained:
+            continue
+        err_console.print(
+            f"unstall: go failed: {diagnosis.cause} ({diagnosis.layer}): {diagnosis.explanation}",
+            markup=False,
+        )
+        err_console.print(f"  fix: {diagnosis.fix}", markup=False)
+
+
 async def _run_behind_proxy(
     settings: Settings,
     go: str,
@@ -56,6 +81,7 @@ async def _run_behind_proxy(
     bus: EventBus,
     summary: RunSummary,
     progress: Progress | None,
+    stderr_tail: deque[str] | None,
 ) -> int:
     gosum, problems = load_gosum(gosum_paths(go_env))
     for problem in problems:
@@ -67,7 +93,11 @@ async def _run_behind_proxy(
         env = dict(os.environ)
         env["GOPROXY"] = proxies.go_value(url)
         return await run_go(
-            go, args, env=env, on_stderr_line=progress.print_line if progress else None
+            go,
+            args,
+            env=env,
+            on_stderr_line=progress.print_line if progress else None,
+            stderr_tail=stderr_tail,
         )
 
 
@@ -107,18 +137,23 @@ def go_command(
                 "running go unchanged (add mirrors with --mirror or in unstall.toml)",
                 markup=False,
             )
-        raise typer.Exit(run_async(run_go(go, args, env=os.environ)))
+        tail = _stderr_tail(quiet)
+        code = run_async(run_go(go, args, env=os.environ, stderr_tail=tail))
+        if code != 0 and tail is not None:
+            _explain_go_failure(tail, explained=set())
+        raise typer.Exit(code)
 
     bus = EventBus()
     summary = RunSummary()
     bus.subscribe(summary)
     recorder = RunRecorder(settings, bus, "go", args)
     progress = live_progress(summary, bus, quiet=quiet)
+    tail = _stderr_tail(quiet)
     exit_code = 1
     try:
         with progress or contextlib.nullcontext():
             exit_code = run_async(
-                _run_behind_proxy(settings, go, args, proxies, go_env, bus, summary, progress)
+                _run_behind_proxy(settings, go, args, proxies, go_env, bus, summary, progress, tail)
             )
     finally:
         recorder.finish(exit_code)
@@ -130,6 +165,8 @@ def go_command(
         err_console.print(f"unstall: {len(summary.failed)} artifact(s) failed:", markup=False)
         for line in summary.failure_lines():
             err_console.print(f"  {line}", markup=False)
+    if exit_code != 0 and tail is not None:
+        _explain_go_failure(tail, explained={record.cause for record in summary.failed})
     for violation in summary.integrity:
         if not quiet:
             err_console.print(

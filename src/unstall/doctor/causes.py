@@ -239,9 +239,10 @@ _CAUSES: Final[tuple[Cause, ...]] = (
         "module-not-public",
         "config",
         "A public module proxy or checksum database cannot fetch this module (410 Gone, git "
-        "asked for credentials, or its origin is unreachable from there): it is private.",
-        "Mark it private so go fetches it directly and skips the checksum database: "
-        "`go env -w GOPRIVATE=<host>/*`.",
+        "asked for credentials, or its origin is unreachable from there): the module is "
+        "private, or its path is misspelled.",
+        "For a private module, let go fetch it directly and skip the checksum database: "
+        "`go env -w GOPRIVATE=<host>/*`; otherwise check the module path.",
     ),
     Cause(
         "version-missing",

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import socket
+import sys
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from typing import BinaryIO
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -14,6 +18,9 @@ from starlette.types import ASGIApp
 from unstall.http.coalesce import CoalescingHttpToolsProtocol
 
 _STARTUP_DEADLINE = 30.0
+_DRAIN_GRACE = 2.0
+_CHUNK = 64 * 1024
+_MAX_LINE = 64 * 1024  # longer lines are handed out in pieces
 
 
 def bind_tcp(host: str, port: int) -> socket.socket:
@@ -96,36 +103,137 @@ async def run_go(
     *,
     env: Mapping[str, str],
     on_stderr_line: Callable[[str], None] | None = None,
+    stderr_tail: deque[str] | None = None,
 ) -> int:
     """Run go with ``args``; stdin and stdout are inherited, stderr too unless a line
     callback takes it (so a live progress display can print go's lines above itself).
+
+    With ``stderr_tail``, go's stderr lines are also kept there (as many as its
+    ``maxlen``), to explain a failure afterwards; when no callback prints them they
+    are copied to our own stderr as they arrive, byte for byte, partial lines included.
+
     Ctrl-C and SIGTERM are forwarded to go; its exit code is returned (128 + N when
     signal N ended it)."""
-    process = await asyncio.create_subprocess_exec(
-        go,
-        *args,
-        env=dict(env),
-        stderr=asyncio.subprocess.PIPE if on_stderr_line else None,
-    )
+    piped = on_stderr_line is not None or stderr_tail is not None
+    # Our own pipe rather than asyncio's PIPE: the stdlib loop resolves wait() only
+    # once the child's pipes close, and a process go leaves behind may hold stderr.
+    read_end, write_end = os.pipe() if piped else (None, None)
+    try:
+        process = await asyncio.create_subprocess_exec(go, *args, env=dict(env), stderr=write_end)
+    except BaseException:
+        if read_end is not None:
+            os.close(read_end)
+        raise
+    finally:
+        if write_end is not None:
+            os.close(write_end)
     loop = asyncio.get_running_loop()
     forwarded = []
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, _forward, process, signum)
             forwarded.append(signum)
+    pump: asyncio.Task[None] | None = None
+    transport: asyncio.ReadTransport | None = None
     try:
-        if on_stderr_line is not None and process.stderr is not None:
-            async for raw in process.stderr:
-                on_stderr_line(raw.decode("utf-8", "replace").rstrip("\n"))
+        if read_end is not None:
+            reader = asyncio.StreamReader()
+            pipe = os.fdopen(read_end, "rb", buffering=0)
+            read_end = None  # the file object owns it now
+            try:
+                transport, _ = await loop.connect_read_pipe(
+                    lambda: asyncio.StreamReaderProtocol(reader), pipe
+                )
+            except BaseException:
+                pipe.close()
+                raise
+            echo = _own_stderr() if on_stderr_line is None else None
+            show = on_stderr_line if on_stderr_line or echo else _print_line
+            pump = asyncio.create_task(_pump_stderr(reader, _LineSink(show, stderr_tail), echo))
         code = await process.wait()
+        if pump is not None:
+            # What go wrote is in the pipe already; a process go left behind may keep
+            # the pipe open, and must not keep us waiting after go has exited.
+            await asyncio.wait({pump}, timeout=_DRAIN_GRACE)
+            if pump.done():
+                pump.result()
         # A go killed by a signal exits, as in a shell, with 128 + the signal number.
         return 128 - code if code < 0 else code
     finally:
         for signum in forwarded:
             loop.remove_signal_handler(signum)
+        if pump is not None and not pump.done():
+            pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pump
+        if transport is not None:
+            transport.close()
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+class _LineSink:
+    """Hands each complete stderr line to the display callback and the bounded tail."""
+
+    def __init__(self, on_line: Callable[[str], None] | None, tail: deque[str] | None) -> None:
+        self._on_line = on_line
+        self._tail = tail
+
+    def __call__(self, raw: bytes) -> None:
+        line = raw.decode("utf-8", "replace")
+        if self._on_line is not None:
+            self._on_line(line)
+        if self._tail is not None:
+            self._tail.append(line)
+
+
+def _own_stderr() -> BinaryIO | None:
+    # Text already written through sys.stderr must come out before go's bytes.
+    sys.stderr.flush()
+    try:
+        return sys.stderr.buffer
+    except AttributeError:  # replaced by a text-only stream: lines are printed instead
+        return None
+
+
+def _print_line(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+async def _pump_stderr(
+    stream: asyncio.StreamReader, lines: _LineSink, echo: BinaryIO | None
+) -> None:
+    """Read go's stderr to its end: echo every chunk at once, hand out whole lines.
+
+    Chunks rather than readline: a line longer than the stream's limit must not end
+    the run, and a prompt without a newline must still show. If handing out a line
+    fails, reading goes on (go would block on a full pipe) and the error is raised at
+    the end.
+    """
+    failure: Exception | None = None
+    pending = b""
+    while chunk := await stream.read(_CHUNK):
+        if echo is not None:
+            try:
+                echo.write(chunk)
+                echo.flush()
+            except OSError:  # our stderr is gone (a closed pipe): keep reading for go
+                echo = None
+        pending += chunk
+        *complete, pending = pending.split(b"\n")
+        if len(pending) > _MAX_LINE:
+            complete.append(pending)
+            pending = b""
+        for raw in complete if failure is None else ():
+            try:
+                lines(raw)
+            except Exception as exc:
+                failure = exc
+    if pending and failure is None:
+        lines(pending)
+    if failure is not None:
+        raise failure
 
 
 def _forward(process: asyncio.subprocess.Process, signum: int) -> None:
