@@ -126,7 +126,9 @@ class Settings(_Frozen):
     home: Path = Field(description="history and state ($UNSTALL_HOME)")
     cache_dir: Path = Field(description="verified artifacts in cache/download layout")
     mirrors: tuple[str, ...] = Field((), description="extra upstream proxies after GOPROXY's")
-    concurrency: int = Field(8, ge=1, le=256, description="requests in flight per upstream")
+    concurrency: int = Field(
+        8, ge=1, le=256, description="requests in flight per upstream (serve: 32 unless set)"
+    )
     timeouts: TimeoutSettings = TimeoutSettings()
     retry: RetrySettings = RetrySettings()
     hedge: HedgeSettings = HedgeSettings()

@@ -18,7 +18,7 @@ from unstall.cli.common import (
     handle_errors,
     run_async,
 )
-from unstall.config import load_settings
+from unstall.config import Settings, load_settings
 from unstall.errors import ConfigError, UsageError
 from unstall.events import EventBus
 from unstall.goproxy.upstream import UpstreamSpec
@@ -68,6 +68,20 @@ def _authenticator(token: str | None, users: Path | None) -> Authenticator | Non
     if not token and users is None:
         return None
     return Authenticator(token=token or None, users=load_users(users) if users else None)
+
+
+# Requests in flight per upstream and worker when the configuration sets none; Athens
+# runs 30 protocol workers by default for the same job.
+SERVE_CONCURRENCY = 32
+
+
+def with_serve_defaults(settings: Settings) -> Settings:
+    """``settings`` with serve's own defaults where the configuration set nothing."""
+    if "concurrency" in settings.model_fields_set:
+        return settings
+    # A shared server forwards the misses of many clients at once: 8 requests in flight
+    # per upstream (right for one `unstall go`) queued them behind each other.
+    return settings.model_copy(update={"concurrency": SERVE_CONCURRENCY})
 
 
 @handle_errors
@@ -191,7 +205,7 @@ def serve_command(
         cache_table["negative_ttl"] = negative_ttl
     if cache_table:
         overrides["cache"] = cache_table
-    settings = load_settings(overrides=overrides)
+    settings = with_serve_defaults(load_settings(overrides=overrides))
 
     authenticator = _authenticator(token, users)
     if authenticator is None and not allow_anonymous and not is_loopback(host):
