@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import trustme
 
-from tests.support.cli import UNSTALL, run_unstall
+from tests.support.cli import UNSTALL, run_on_terminal, run_unstall
 from tests.support.faults import ResetBody, Trickle
 from tests.support.gocmd import GoEnvFactory, GoTimedOut, run_go
 from tests.support.modfactory import (
@@ -277,28 +277,8 @@ def test_progress_is_drawn_on_a_terminal_and_not_otherwise(
     main = fixture_graph.write_main(tmp_path / "main")
     env = _env(go_env, upstream.url, tmp_path / "tty")
     env["COLUMNS"] = "200"
-    controller, terminal = os.openpty()
-    process = subprocess.Popen(
-        [UNSTALL, "go", "mod", "download"],
-        cwd=main,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=terminal,
-    )
-    os.close(terminal)
-    screen = b""
-    while True:
-        try:
-            chunk = os.read(controller, 4096)
-        except OSError:  # EIO: the terminal's last writer is gone
-            break
-        if not chunk:
-            break
-        screen += chunk
-    os.close(controller)
-    assert process.wait(timeout=120) == 0
-    text = screen.decode("utf-8", "replace")
+    code, text = run_on_terminal(["go", "mod", "download"], cwd=main, env=env)
+    assert code == 0
     assert "in flight" in text
     assert f"served by {upstream.url}" in text
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cli import UNSTALL, run_unstall
+from tests.support.cli import UNSTALL, run_on_terminal, run_unstall
 from tests.support.faults import Status
 from tests.support.gocmd import GoEnvFactory
 from tests.support.modfactory import FixtureModule, ModuleSet, make_module, write_main_module
@@ -165,28 +165,8 @@ def test_explanation_follows_go_output_under_the_live_display(
     main = _main_module(tmp_path, module)
     env = _env(go_env, public.url, tmp_path)
     env["COLUMNS"] = "400"
-    controller, terminal = os.openpty()
-    process = subprocess.Popen(
-        [UNSTALL, "go", "mod", "download"],
-        cwd=main,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=terminal,
-    )
-    os.close(terminal)
-    screen = b""
-    while True:
-        try:
-            chunk = os.read(controller, 4096)
-        except OSError:  # EIO: the terminal's last writer is gone
-            break
-        if not chunk:
-            break
-        screen += chunk
-    os.close(controller)
-    assert process.wait(timeout=120) == 1
-    text = screen.decode("utf-8", "replace")
+    code, text = run_on_terminal(["go", "mod", "download"], cwd=main, env=env)
+    assert code == 1
     assert "410 Gone" in text
     assert "unstall: go failed: module-not-public (config): " in text
     assert "go env -w GOPRIVATE=fixture.test/*" in text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -27,4 +28,32 @@ def run_unstall(
     )
 
 
-__all__ = ["UNSTALL", "run_unstall"]
+def run_on_terminal(
+    args: list[str], *, cwd: Path, env: Mapping[str, str], timeout: float = 120.0
+) -> tuple[int, str]:
+    """Run ``unstall ARGS`` with stderr on a pseudo-terminal (as a user at a TTY sees it);
+    return the exit code and everything written to the terminal."""
+    controller, terminal = os.openpty()
+    process = subprocess.Popen(
+        [UNSTALL, *args],
+        cwd=cwd,
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=terminal,
+    )
+    os.close(terminal)
+    screen = b""
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:  # EIO: the terminal's last writer is gone
+            break
+        if not chunk:
+            break
+        screen += chunk
+    os.close(controller)
+    return process.wait(timeout=timeout), screen.decode("utf-8", "replace")
+
+
+__all__ = ["UNSTALL", "run_on_terminal", "run_unstall"]

@@ -13,7 +13,6 @@ import select
 import socket
 import threading
 from collections.abc import Collection, Mapping, Sequence
-from types import TracebackType
 from typing import Final
 
 import dns.exception
@@ -21,6 +20,8 @@ import dns.message
 import dns.rcode
 import dns.rdatatype
 import dns.rrset
+
+from tests.support.lifecycle import StartStop
 
 _POLL: Final = 0.05
 _TTL: Final = 60
@@ -30,7 +31,7 @@ def _key(name: str) -> str:
     return name.lower().rstrip(".")
 
 
-class DnsServer:
+class DnsServer(StartStop):
     """A UDP DNS server on ``host`` and an ephemeral ``port``, answering from a thread."""
 
     def __init__(
@@ -73,17 +74,6 @@ class DnsServer:
         if self._thread.is_alive():
             self._thread.join()
         self._socket.close()
-
-    def __enter__(self) -> DnsServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _run(self) -> None:
         while not self._stop.is_set():

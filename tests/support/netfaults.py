@@ -30,7 +30,6 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from types import TracebackType
 from typing import Final, Literal, Unpack
 from urllib.parse import urlsplit
 
@@ -38,6 +37,7 @@ import trustme
 from cryptography import x509
 
 from tests.support.faults import Fault
+from tests.support.lifecycle import StartStop
 from tests.support.modfactory import FixtureModule, ModuleSet, make_module
 from tests.support.upstream import FakeUpstream, UpstreamOptions
 
@@ -94,7 +94,7 @@ class ProxyAnswer:
 ProxyBehaviour = ProxyAnswer | Literal["tunnel", "silent"]
 
 
-class HttpProxy:
+class HttpProxy(StartStop):
     """An HTTP proxy on ``host`` (127.x) and an ephemeral port, in its own thread.
 
     ``behaviour``: ``"tunnel"`` opens CONNECT tunnels and forwards absolute-form requests
@@ -150,17 +150,6 @@ class HttpProxy:
             self._thread.join(_DEADLINE)
         if not self._thread.is_alive() and not self._loop.is_closed():
             self._loop.close()
-
-    def __enter__(self) -> HttpProxy:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     async def _listen(self) -> None:
         self._server = await asyncio.start_server(

@@ -52,6 +52,7 @@ from tests.support.faults import (
     WrongContent,
     cut_point,
 )
+from tests.support.lifecycle import StartStop
 from tests.support.modfactory import ModuleSet
 from tests.support.routes import apply_content_fault, apply_range, route
 
@@ -84,7 +85,7 @@ class _Rule:
     remaining: int | None
 
 
-class FakeUpstream:
+class FakeUpstream(StartStop):
     """A fault-injecting module proxy on 127.0.0.0/8; start/stop or use as a context manager."""
 
     def __init__(
@@ -225,17 +226,6 @@ class FakeUpstream:
         thread.join(timeout=_START_TIMEOUT)
         if not thread.is_alive():
             loop.close()
-
-    def __enter__(self) -> FakeUpstream:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     async def __aenter__(self) -> FakeUpstream:
         return await asyncio.to_thread(self.start)

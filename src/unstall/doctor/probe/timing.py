@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from unstall.doctor.model import Phases
+from unstall.doctor.model import PHASE_KEYS, Phases
 
 
 def now() -> float:
@@ -37,14 +37,7 @@ class PhaseLog:
         self.details.append((label, text))
 
     def phases(self) -> Phases:
-        return Phases(
-            dns_ms=self.dns_ms,
-            connect_ms=self.connect_ms,
-            tls_ms=self.tls_ms,
-            ttfb_ms=self.ttfb_ms,
-            transfer_ms=self.transfer_ms,
-            throughput_kbps=self.throughput_kbps,
-        )
+        return Phases(**{key: getattr(self, key) for key in PHASE_KEYS})
 
 
 __all__ = ["PhaseLog", "elapsed_ms", "now"]
