@@ -120,6 +120,15 @@ class ProbeSettings(_Frozen):
     interval: float = Field(30.0, gt=0, description="seconds between probes while serving")
 
 
+class RankSettings(_Frozen):
+    """What `unstall mirrors rank` measures besides the current sources."""
+
+    catalogue: bool = Field(True, description="also rank the shipped public mirrors")
+    sample_go: str | None = Field(None, description="module to fetch (default: catalogue's)")
+    sample_pip: str | None = Field(None, description="pip project to fetch a wheel of")
+    sample_npm: str | None = Field(None, description="npm package to fetch the tarball of")
+
+
 class Settings(_Frozen):
     """Everything configurable, validated once and passed to constructors."""
 
@@ -135,6 +144,7 @@ class Settings(_Frozen):
     breaker: BreakerSettings = BreakerSettings()
     cache: CacheSettings = CacheSettings()
     probe: ProbeSettings = ProbeSettings()
+    rank: RankSettings = RankSettings()
 
     @model_validator(mode="after")
     def _hedge_bounds(self) -> Settings:

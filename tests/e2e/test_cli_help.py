@@ -13,15 +13,25 @@ from unstall import __version__
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
-def _command_names() -> list[str]:
+def _command_paths() -> list[list[str]]:
+    """Every command, and every subcommand of a command group (``mirrors rank``...)."""
     import typer.main
 
     from unstall.cli.main import app
 
-    return sorted(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
+    paths: list[list[str]] = []
+    for name, command in sorted(typer.main.get_command(app).commands.items()):  # type: ignore[attr-defined]
+        paths.append([name])
+        subcommands = getattr(command, "commands", {})  # a command group
+        paths += [[name, sub] for sub in sorted(subcommands)]
+    return paths
 
 
-COMMANDS = [[], *([name] for name in _command_names())]
+def _command_names() -> list[str]:
+    return [path[0] for path in _command_paths() if len(path) == 1]
+
+
+COMMANDS = [[], *_command_paths()]
 
 
 def _unstall(*args: str) -> subprocess.CompletedProcess[str]:
@@ -51,6 +61,11 @@ def test_every_command_is_registered_and_has_a_readme_example() -> None:
     for name in names:
         assert f"\nunstall {name}" in readme, f"README has no example of `unstall {name}`"
         assert f"## `unstall {name}`" in readme
+    for path in _command_paths():
+        if len(path) == 2:
+            assert f"\nunstall {' '.join(path)}" in readme, (
+                f"no example of `unstall {' '.join(path)}`"
+            )
 
 
 def test_unknown_command_is_a_usage_error() -> None:

@@ -9,6 +9,7 @@ import typer
 from unstall.cli.common import VersionOption
 from unstall.cli.doctor_cmd import doctor_command
 from unstall.cli.go_cmd import go_command
+from unstall.cli.mirrors_cmd import mirrors_app
 from unstall.cli.prefetch_cmd import prefetch_command
 from unstall.cli.serve_cmd import serve_command
 
@@ -38,6 +39,7 @@ app.command(
 app.command("prefetch")(prefetch_command)
 app.command("serve")(serve_command)
 app.command("doctor")(doctor_command)
+app.add_typer(mirrors_app, name="mirrors")
 
 
 def main() -> None:

@@ -210,6 +210,24 @@ _CAUSES: Final[tuple[Cause, ...]] = (
         "Fix the named setting in unstall.toml, the UNSTALL_* variable or the flag.",
     ),
     Cause(
+        "tool-missing",
+        "environment",
+        "A tool unstall needs to run (pip, npm, go) is not installed.",
+        "Install it, or leave its ecosystem out (e.g. --ecosystem go).",
+    ),
+    Cause(
+        "tool-failed",
+        "environment",
+        "A tool's command failed.",
+        "Run the command shown yourself and fix the error it prints.",
+    ),
+    Cause(
+        "tool-unusable",
+        "environment",
+        "A tool is installed but cannot be run or gives output unstall cannot read.",
+        "Check the tool's installation (run it with --version).",
+    ),
+    Cause(
         "go-missing",
         "environment",
         "The go command was not found.",

@@ -1,0 +1,1 @@
+"""`unstall mirrors`: rank Go, pip and npm sources by what they deliver; apply and undo."""
