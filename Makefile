@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench bench-serve bench-doctor clean
+.PHONY: run test lint typecheck unit bench bench-serve bench-doctor bench-mirrors clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ bench-serve: $(STAMP)
 # every source failing: unstall doctor at once vs one source at a time
 bench-doctor: $(STAMP)
 	$(BIN)/python bench/doctor.py
+
+# 8 Go mirrors, half blackholed: unstall mirrors rank at once vs one mirror at a time
+bench-mirrors: $(STAMP)
+	$(BIN)/python bench/mirrors.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
