@@ -7,6 +7,7 @@ sample module comes from UNSTALL_RANK__SAMPLE_GO, so nothing leaves the machine.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -23,6 +24,7 @@ from tests.support.mirrors import (
     GoSample,
     make_go_sample,
 )
+from tests.support.mirrors_pkg import FakeNpmRegistry, FakePipIndex, make_package
 from tests.support.upstream import UpstreamPool
 
 HANG = 120.0  # did-not-hang bound for a whole command
@@ -138,3 +140,51 @@ def test_apply_then_undo_restores_the_go_env_file_byte_for_byte(
     again = run_unstall(["mirrors", "undo"], cwd=tmp_path, env=env, timeout=HANG)
     assert again.returncode == 2
     assert "nothing to undo" in again.stdout + again.stderr
+
+
+def test_rank_pip_and_npm_mirrors_by_their_real_artifacts(tmp_path: Path) -> None:
+    package = make_package()
+    with contextlib.ExitStack() as stack:
+
+        def start(server: FakePipIndex | FakeNpmRegistry) -> str:
+            return stack.enter_context(server).url
+
+        pip_current = start(FakePipIndex(package))
+        pip_slow = start(FakePipIndex(package, latency=0.2))
+        pip_corrupt = start(FakePipIndex(package, corrupt=True))
+        pip_stale = start(FakePipIndex(package, stale=True))
+        npm_current = start(FakeNpmRegistry(package))
+        npm_dead = start(FakeNpmRegistry(package, mode="blackhole"))
+        npm_corrupt = start(FakeNpmRegistry(package, corrupt=True))
+        env = go_environment(
+            tmp_path,
+            goproxy="off",
+            extra={
+                "PIP_INDEX_URL": f"{pip_current}/simple/",
+                "NPM_CONFIG_REGISTRY": f"{npm_current}/",
+                "UNSTALL_RANK__SAMPLE_PIP": package.name,
+                "UNSTALL_RANK__SAMPLE_NPM": package.name,
+                "UNSTALL_HOME": str(tmp_path / "unstall-home"),
+            },
+        )
+        args = ["mirrors", "rank", "--no-catalogue", "--json", "--timeout", "1"]
+        for url in (
+            f"pip={pip_slow}/simple",
+            f"pip={pip_corrupt}/simple",
+            f"pip={pip_stale}/simple",
+        ):
+            args += ["--candidate", url]
+        args += ["--candidate", f"npm={npm_dead}", "--candidate", f"npm={npm_corrupt}"]
+        done = run_unstall(args, cwd=tmp_path, env=env, timeout=HANG)
+    assert done.returncode == 0, done.stderr
+    rows = {(c["ecosystem"], c["url"]): c for c in json.loads(done.stdout)["candidates"]}
+    assert rows["pip", f"{pip_current}/simple"]["rank"] == 1
+    assert rows["pip", f"{pip_slow}/simple"]["rank"] == 2
+    assert rows["pip", f"{pip_stale}/simple"]["flags"] == ["stale"]
+    assert rows["pip", f"{pip_stale}/simple"]["rank"] == 3
+    assert rows["pip", f"{pip_corrupt}/simple"]["cause"] == "checksum-mismatch"
+    assert rows["npm", npm_current]["rank"] == 1
+    assert rows["npm", npm_current]["correct"] is True
+    assert rows["npm", npm_corrupt]["status"] == "excluded"
+    assert rows["npm", npm_corrupt]["correct"] is False
+    assert rows["npm", npm_dead]["cause"] in TIMEOUT_CAUSES

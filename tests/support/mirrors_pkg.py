@@ -338,6 +338,11 @@ class FakePipIndex(_PackageServer):
                     bad = self.corrupt and version == self.package.newest
                     return _Reply(200, flipped(body) if bad else body, ARTIFACT)
             return _not_found(path)
+        if path.rstrip("/") == "/simple":  # the index of projects, as real indexes have
+            link = f'<a href="{self.package.normalized}/">{self.package.normalized}</a>'
+            return _Reply(
+                200, f"<!DOCTYPE html><html><body>{link}</body></html>".encode(), SIMPLE_HTML
+            )
         if path.rstrip("/") != f"/simple/{self.package.normalized}":
             return _not_found(path)
         prefix = f"{self.base()}/files/" if self.artifact_base else "../../files/"
@@ -399,6 +404,8 @@ class FakeNpmRegistry(_PackageServer):
         return {"name": self.package.name, "dist-tags": {"latest": latest}, "versions": versions}
 
     def answer(self, path: str, accept: str) -> _Reply:
+        if path == "/":  # a registry's root describes it, as real ones do
+            return _Reply(200, b'{"db_name":"registry"}', "application/json")
         if path == f"/{self.package.name}":
             return _Reply(200, json.dumps(self.document()).encode(), "application/json")
         for version in self.published():
