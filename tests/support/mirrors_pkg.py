@@ -39,12 +39,12 @@ import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Final, Literal, Self, TypedDict, Unpack
+from typing import Final, Literal, TypedDict, Unpack
 from urllib.parse import unquote
 
 import h11
 
-from tests.support.lifecycle import StartStop
+from tests.support.lifecycle import StreamServer
 
 Mode = Literal["normal", "blackhole"]
 IntegrityStyle = Literal["sha512", "multi", "shasum"]
@@ -136,7 +136,7 @@ class _Reply:
     content_type: str = "text/plain; charset=utf-8"
 
 
-class _PackageServer(StartStop):
+class _PackageServer(StreamServer):
     """The socket side shared by both fakes; subclasses answer a (method, path, accept)."""
 
     def __init__(
@@ -153,10 +153,8 @@ class _PackageServer(StartStop):
         stall: float = 0.0,
         chunked: bool = False,
     ) -> None:
-        if not host.startswith("127."):
-            raise ValueError(f"the fake registries only listen on loopback, not {host!r}")
+        super().__init__(host)
         self.package = package if package is not None else make_package()
-        self.host = host
         self.mode: Mode = mode
         self.latency = latency
         self.corrupt = corrupt
@@ -165,13 +163,8 @@ class _PackageServer(StartStop):
         self.trickle = trickle
         self.stall = stall
         self.chunked = chunked
-        self.port = 0
         self._seen: list[Seen] = []
         self._lock = threading.Lock()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
 
     @property
     def url(self) -> str:
@@ -183,22 +176,6 @@ class _PackageServer(StartStop):
         """Every request answered so far, in order (a blackhole records none)."""
         with self._lock:
             return list(self._seen)
-
-    def start(self) -> Self:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._listen(), self._loop).result(_DEADLINE)
-        return self
-
-    def stop(self) -> None:
-        """Close the listener and every connection (idempotent)."""
-        if self._thread.is_alive():
-            closing = asyncio.run_coroutine_threadsafe(self._close(), self._loop)
-            with contextlib.suppress(Exception):
-                closing.result(_DEADLINE)
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(_DEADLINE)
-        if not self._thread.is_alive() and not self._loop.is_closed():
-            self._loop.close()
 
     # -- what to serve -------------------------------------------------------------
 
@@ -219,36 +196,16 @@ class _PackageServer(StartStop):
 
     # -- the socket side -------------------------------------------------------------
 
-    async def _listen(self) -> None:
-        self._server = await asyncio.start_server(self._serve, self.host, 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def _close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=_DEADLINE)
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        try:
-            if self.mode == "blackhole":
-                await asyncio.Event().wait()
-            conn = h11.Connection(h11.SERVER)
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.mode == "blackhole":
+            await asyncio.Event().wait()
+        conn = h11.Connection(h11.SERVER)
+        with contextlib.suppress(h11.ProtocolError):
             while (request := await _next_request(conn, reader)) is not None:
                 await self._reply(conn, writer, request)
                 if conn.our_state is h11.MUST_CLOSE:
                     break
                 conn.start_next_cycle()
-        except (asyncio.CancelledError, OSError, h11.ProtocolError):
-            pass
-        finally:
-            writer.transport.abort()
-            self._tasks.discard(task)
 
     async def _reply(
         self, conn: h11.Connection, writer: asyncio.StreamWriter, request: h11.Request

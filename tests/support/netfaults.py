@@ -37,7 +37,7 @@ import trustme
 from cryptography import x509
 
 from tests.support.faults import Fault
-from tests.support.lifecycle import StartStop
+from tests.support.lifecycle import StreamServer
 from tests.support.modfactory import FixtureModule, ModuleSet, make_module
 from tests.support.upstream import FakeUpstream, UpstreamOptions
 
@@ -94,7 +94,7 @@ class ProxyAnswer:
 ProxyBehaviour = ProxyAnswer | Literal["tunnel", "silent"]
 
 
-class HttpProxy(StartStop):
+class HttpProxy(StreamServer):
     """An HTTP proxy on ``host`` (127.x) and an ephemeral port, in its own thread.
 
     ``behaviour``: ``"tunnel"`` opens CONNECT tunnels and forwards absolute-form requests
@@ -111,19 +111,10 @@ class HttpProxy(StartStop):
         host: str = "127.0.0.1",
         tls: ssl.SSLContext | None = None,
     ) -> None:
-        if not host.startswith("127."):
-            raise ValueError(f"the test proxy only listens on loopback, not {host!r}")
+        super().__init__(host, tls=tls, limit=_MAX_HEAD)
         self.behaviour = behaviour
-        self.host = host
-        self.tls = tls
-        self.port = 0
         self._lines: list[str] = []
         self._lock = threading.Lock()
-        self._loop = asyncio.new_event_loop()
-        self._loop.set_exception_handler(lambda _loop, _context: None)  # aborted handshakes
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
 
     @property
     def url(self) -> str:
@@ -135,49 +126,7 @@ class HttpProxy(StartStop):
         with self._lock:
             return list(self._lines)
 
-    def start(self) -> HttpProxy:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._listen(), self._loop).result(_DEADLINE)
-        return self
-
-    def stop(self) -> None:
-        """Close the listener and every connection (idempotent, also when never started)."""
-        if self._thread.is_alive():
-            stopping = asyncio.run_coroutine_threadsafe(self._close(), self._loop)
-            with contextlib.suppress(Exception):
-                stopping.result(_DEADLINE)
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(_DEADLINE)
-        if not self._thread.is_alive() and not self._loop.is_closed():
-            self._loop.close()
-
-    async def _listen(self) -> None:
-        self._server = await asyncio.start_server(
-            self._serve, self.host, 0, ssl=self.tls, limit=_MAX_HEAD
-        )
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def _close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=_DEADLINE)
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        try:
-            await self._handle(reader, writer)
-        except (asyncio.CancelledError, OSError, asyncio.IncompleteReadError, ValueError):
-            pass
-        finally:
-            writer.transport.abort()
-            self._tasks.discard(task)
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         first = await reader.readexactly(1)
         if not first.isalpha():
             await reader.read(_MAX_HEAD)  # the rest of the ClientHello: no RST for unread bytes
