@@ -51,7 +51,6 @@ IntegrityStyle = Literal["sha512", "multi", "shasum"]
 SIMPLE_JSON: Final = "application/vnd.pypi.simple.v1+json"
 SIMPLE_HTML: Final = "text/html; charset=utf-8"
 ARTIFACT: Final = "application/octet-stream"  # the content type of wheels and tarballs
-_DEADLINE: Final = 10.0
 _CHUNK: Final = 64 * 1024
 _SMALL: Final = 4096  # bytes of the artifacts that are not the sample one
 
