@@ -24,7 +24,8 @@ from unstall.mirrors.catalogue import current_sources, load_catalogue, merge, pa
 from unstall.mirrors.journal import Journal
 from unstall.mirrors.journal import Status as JournalStatus
 from unstall.mirrors.measure_go import GoMeasurer
-from unstall.mirrors.measure_pkg import NpmMeasurer, PipMeasurer
+from unstall.mirrors.measure_npm import NpmMeasurer
+from unstall.mirrors.measure_pip import PipMeasurer
 from unstall.mirrors.model import Candidate, Ecosystem, GoChecksumDb, MeasurerTable, Sample
 from unstall.mirrors.rank import Ranking, Status, rank
 from unstall.mirrors.render import print_rankings

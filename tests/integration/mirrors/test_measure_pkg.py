@@ -30,7 +30,8 @@ from tests.support.mirrors_pkg import (
     sri_sha512,
 )
 from unstall.http.client import make_client
-from unstall.mirrors.measure_pkg import NPM_ACCEPT, PIP_ACCEPT, NpmMeasurer, PipMeasurer
+from unstall.mirrors.measure_npm import NPM_ACCEPT, NpmMeasurer
+from unstall.mirrors.measure_pip import PIP_ACCEPT, PipMeasurer
 from unstall.mirrors.model import ArtifactCheck, Candidate, Ecosystem, MeasurerTable, Sample
 from unstall.resilience.timeouts import Timeouts
 
