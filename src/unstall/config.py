@@ -129,6 +129,25 @@ class RankSettings(_Frozen):
     sample_npm: str | None = Field(None, description="npm package to fetch the tarball of")
 
 
+class CheckTimeouts(_Frozen):
+    """Timeouts `unstall check --fix` writes, as Go expressions (a DSN takes a duration)."""
+
+    http_client: str = Field("30 * time.Second", description="http.Client Timeout")
+    http_server_read_header: str = Field(
+        "10 * time.Second", description="http.Server ReadHeaderTimeout"
+    )
+    net_dial: str = Field("10 * time.Second", description="net.DialTimeout / net.Dialer")
+    sql_dsn: str = Field("10s", description="MySQL DSN timeout= and PostgreSQL connect_timeout")
+    grpc_dial: str = Field("10 * time.Second", description="context.WithTimeout for dialing")
+    grpc_call: str = Field("10 * time.Second", description="context.WithTimeout per call")
+
+
+class CheckSettings(_Frozen):
+    """`unstall check` (``[check]``, ``[check.timeouts]`` in unstall.toml)."""
+
+    timeouts: CheckTimeouts = CheckTimeouts()
+
+
 class Settings(_Frozen):
     """Everything configurable, validated once and passed to constructors."""
 
@@ -145,6 +164,7 @@ class Settings(_Frozen):
     cache: CacheSettings = CacheSettings()
     probe: ProbeSettings = ProbeSettings()
     rank: RankSettings = RankSettings()
+    check: CheckSettings = CheckSettings()
 
     @model_validator(mode="after")
     def _hedge_bounds(self) -> Settings:

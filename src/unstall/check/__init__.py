@@ -1,0 +1,1 @@
+"""`unstall check`: find (and fix) Go driver calls that have no timeout."""
