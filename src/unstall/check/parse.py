@@ -181,6 +181,25 @@ class GoFile:
     def replace(self, node: Node, text: str) -> Edit:
         return Edit(node.start_byte, node.end_byte, text)
 
+    # -- helpers for fixes that insert statements -----------------------------------
+
+    def enclosing_statement(self, node: Node) -> Node | None:
+        """The statement of a function body's statement list that contains ``node``
+        (where a fix can insert statements before it); None outside function bodies."""
+        current: Node | None = node
+        while current is not None and current.parent is not None:
+            if current.parent.type == "statement_list":
+                return current
+            if current.type in ("function_declaration", "method_declaration", "func_literal"):
+                return None
+            current = current.parent
+        return None
+
+    def identifier_names(self, within: Node) -> set[str]:
+        """Every identifier spelled below ``within`` (to pick names a fix can declare
+        without shadowing or redeclaring anything the code uses)."""
+        return {self.text(n) for n in self.nodes_of("identifier", within=within)}
+
 
 @cache
 def _line_starts_cached(source: bytes) -> tuple[int, ...]:

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from unstall.cli.check_cmd import check_command
 from unstall.cli.common import VersionOption
 from unstall.cli.doctor_cmd import doctor_command
 from unstall.cli.go_cmd import go_command
@@ -39,6 +40,7 @@ app.command(
 app.command("prefetch")(prefetch_command)
 app.command("serve")(serve_command)
 app.command("doctor")(doctor_command)
+app.command("check")(check_command)
 app.add_typer(mirrors_app, name="mirrors")
 
 
