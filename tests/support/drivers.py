@@ -88,7 +88,8 @@ func cache() *redis.Client {
 }
 
 func rpc() (*grpc.ClientConn, error) {
-	return grpc.Dial("127.0.0.1:1", grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithBlock())
+	credentials := grpc.WithTransportCredentials(insecure.NewCredentials())
+	return grpc.Dial("127.0.0.1:1", credentials, grpc.WithBlock())
 }
 
 func main() {

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import multiprocessing
 import os
 import tempfile
 from collections.abc import Iterable, Sequence
@@ -250,8 +251,30 @@ def check_paths(
 ) -> CheckRun:
     """Check every Go file under ``paths`` (see :func:`unstall.check.walk.go_files`)."""
     files = go_files(paths, include_tests=options.include_tests)
-    results = [check_file(path, rules, timeouts, options, formatter) for path in files]
+    workers = min(os.cpu_count() or 1, len(files) // _FILES_PER_WORKER)
+    if workers < 2:
+        results = [check_file(path, rules, timeouts, options, formatter) for path in files]
+        return CheckRun(results, tuple(rules))
+    # Parsing and rules are CPU work in one interpreter: a process per core. Forked
+    # workers inherit the job (rules, formatter closures) and only receive paths.
+    _JOB.append((tuple(rules), timeouts, options, formatter))
+    try:
+        context = multiprocessing.get_context("fork")
+        with context.Pool(workers) as pool:
+            results = pool.map(_check_in_worker, files, chunksize=8)
+    finally:
+        _JOB.pop()
     return CheckRun(results, tuple(rules))
+
+
+# Files below this many per core are checked in-process: forking costs more than it saves.
+_FILES_PER_WORKER = 64
+_JOB: list[tuple[tuple[Rule, ...], CheckTimeouts, CheckOptions, Formatter | None]] = []
+
+
+def _check_in_worker(path: Path) -> FileResult:
+    rules, timeouts, options, formatter = _JOB[-1]
+    return check_file(path, rules, timeouts, options, formatter)
 
 
 def unified_diff(result: FileResult, display: str) -> str:

@@ -40,6 +40,7 @@ class GoFile:
     source: bytes
     tree: Tree
     _imports: dict[str, str] | None = field(default=None, repr=False)
+    _found: dict[tuple[str, ...], list[Node]] = field(default_factory=dict, repr=False)
 
     @property
     def root(self) -> Node:
@@ -85,8 +86,13 @@ class GoFile:
         """Every node of the given types below ``within`` (default: the file), in source
         order. Matched by a tree-sitter query, in C: walking every node in Python would
         be the checker's main cost."""
+        if within is None and types in self._found:
+            return self._found[types]
         captures = QueryCursor(_query(types)).captures(within or self.root)
-        return sorted(captures.get("node", []), key=lambda n: (n.start_byte, -n.end_byte))
+        found = sorted(captures.get("node", []), key=lambda n: (n.start_byte, -n.end_byte))
+        if within is None:
+            self._found[types] = found  # every rule asks for the calls: search once
+        return found
 
     def calls(self, within: Node | None = None) -> list[Node]:
         """Every call expression."""

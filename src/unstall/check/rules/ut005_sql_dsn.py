@@ -89,6 +89,9 @@ class SqlDsnRule:
 
     def check(self, file: GoFile, timeouts: CheckTimeouts) -> Iterator[Finding]:
         """Yield a finding for each literal DSN without its driver's timeout parameter."""
+        opened = ("database/sql", *(import_path for import_path, _, _ in _PGX_CALLS))
+        if not any(file.names_for(import_path) for import_path in opened):
+            return  # nothing here opens a database
         for call in file.calls():
             target = self._target(file, call)
             if target is None:
