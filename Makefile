@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench bench-serve bench-doctor bench-mirrors clean
+.PHONY: run test lint typecheck unit bench bench-serve bench-doctor bench-mirrors bench-check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,10 @@ bench-doctor: $(STAMP)
 # 8 Go mirrors, half blackholed: unstall mirrors rank at once vs one mirror at a time
 bench-mirrors: $(STAMP)
 	$(BIN)/python bench/mirrors.py
+
+# unstall check vs golangci-lint and gosec on a large real code base (installs both)
+bench-check: $(STAMP)
+	$(BIN)/python bench/check.py
 
 clean:
 	chmod -R u+w .cache 2>/dev/null || true  # go writes its module cache read-only
