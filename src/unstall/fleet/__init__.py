@@ -1,0 +1,1 @@
+"""unstall fleet: run a command on many hosts over SSH (inventory, executor, states, run store)."""
