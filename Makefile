@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench bench-serve bench-doctor bench-mirrors bench-check clean
+.PHONY: run test lint typecheck openssh-server unit bench bench-serve bench-doctor bench-mirrors bench-check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +35,17 @@ $(DRIVERS): tests/support/drivers.py $(STAMP)
 	$(BIN)/python -m tests.support.drivers
 	touch $@
 
-test: lint typecheck $(DRIVERS)
+# Debian's openssh-server for the fleet tests (one real sshd per fake host on 127.0.0.x);
+# sshd needs its privilege-separation directory /run/sshd.
+openssh-server:
+	@SUDO=$$([ "$$(id -u)" = 0 ] || command -v sudo); \
+	if [ ! -x /usr/sbin/sshd ]; then \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y openssh-server || \
+	  { $$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y openssh-server; }; \
+	fi; \
+	[ -d /run/sshd ] || $$SUDO mkdir -p /run/sshd
+
+test: lint typecheck $(DRIVERS) openssh-server
 	$(BIN)/pytest
 
 bench: $(STAMP)

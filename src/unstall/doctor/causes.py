@@ -210,6 +210,44 @@ _CAUSES: Final[tuple[Cause, ...]] = (
         "Fix the named setting in unstall.toml, the UNSTALL_* variable or the flag.",
     ),
     Cause(
+        "ssh-handshake-timeout",
+        "ssh",
+        "The TCP connection opened but the SSH handshake or login did not finish in time.",
+        "Check that sshd answers on that port (ssh -v) and is not overloaded (MaxStartups).",
+    ),
+    Cause(
+        "ssh-host-key-changed",
+        "ssh",
+        "The host presented a different key than known_hosts records for it.",
+        "Find out why the key changed; if it is legitimate, remove the old line with "
+        "`ssh-keygen -R <host>` and connect again.",
+    ),
+    Cause(
+        "ssh-host-key-unknown",
+        "ssh",
+        "The host's key is not in known_hosts.",
+        "Verify the key and add it (ssh-keyscan), or pass --accept-new to record new hosts.",
+    ),
+    Cause(
+        "ssh-auth-failed",
+        "ssh",
+        "The host refused every key offered.",
+        "Check the user and key (ansible_user, ansible_ssh_private_key_file) and the "
+        "host's authorized_keys.",
+    ),
+    Cause(
+        "ssh-connection-lost",
+        "ssh",
+        "The SSH connection dropped while the command ran.",
+        "Check the host's health and the network; the run retries transient losses.",
+    ),
+    Cause(
+        "ssh-error",
+        "ssh",
+        "The SSH session failed.",
+        "Run `ssh -v` to the host to see the error.",
+    ),
+    Cause(
         "tool-missing",
         "environment",
         "A tool unstall needs to run (pip, npm, go) is not installed.",
