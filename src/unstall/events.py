@@ -143,6 +143,48 @@ class CacheEvicted:
     remaining: int
 
 
+@dataclass(frozen=True, slots=True)
+class FleetRunStarted:
+    """A fleet run began (or resumed: ``resumed``) on ``hosts`` hosts."""
+
+    run_id: str
+    command: str
+    hosts: int
+    resumed: bool = False
+    at: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True, slots=True)
+class FleetHostChanged:
+    """One host of a fleet run changed state (``unstall.fleet.states.HostState`` values).
+
+    ``delay`` is the backoff before the next attempt when ``state`` is ``retrying``;
+    ``error`` and ``output_tail`` are redacted.
+    """
+
+    run_id: str
+    host: str
+    state: str
+    attempt: int
+    exit_code: int | None = None
+    duration_s: float | None = None
+    output_tail: str = ""
+    error: str | None = None
+    cause: str | None = None
+    delay: float | None = None
+    at: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True, slots=True)
+class FleetRunFinished:
+    """A fleet run ended; ``skipped`` hosts were never started (max-fail-percent)."""
+
+    run_id: str
+    exit_code: int
+    skipped: int = 0
+    at: float = field(default_factory=time.time)
+
+
 Event: TypeAlias = (
     RunStarted
     | RunFinished
@@ -154,6 +196,9 @@ Event: TypeAlias = (
     | IntegrityViolation
     | ArtifactFinished
     | CacheEvicted
+    | FleetRunStarted
+    | FleetHostChanged
+    | FleetRunFinished
 )
 Sink: TypeAlias = Callable[[Event], None]
 
@@ -186,6 +231,9 @@ __all__ = [
     "CacheEvicted",
     "Event",
     "EventBus",
+    "FleetHostChanged",
+    "FleetRunFinished",
+    "FleetRunStarted",
     "HedgeStarted",
     "IntegrityViolation",
     "PhaseTimings",

@@ -42,6 +42,21 @@ _MIGRATIONS: Final[tuple[str, ...]] = (
     );
     CREATE INDEX artifacts_run ON artifacts(run_id);
     """,
+    # 2: durable fleet runs (unstall.fleet.store): one row per run, one per host.
+    """
+    CREATE TABLE fleet_runs (
+        run_id TEXT PRIMARY KEY, command TEXT NOT NULL, options TEXT NOT NULL,
+        parent_run TEXT, started REAL NOT NULL, finished REAL, exit_code INTEGER
+    );
+    CREATE TABLE fleet_hosts (
+        run_id TEXT NOT NULL, host TEXT NOT NULL, position INTEGER NOT NULL,
+        target TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL,
+        exit_code INTEGER, duration_s REAL, output_tail TEXT NOT NULL,
+        error TEXT, cause TEXT, updated REAL NOT NULL,
+        PRIMARY KEY (run_id, host)
+    );
+    CREATE INDEX fleet_runs_started ON fleet_runs(started);
+    """,
 )
 _BATCH: Final = 256
 _FLUSH_SECONDS: Final = 1.0

@@ -217,7 +217,7 @@ def test_reopening_keeps_data_and_schema_version(tmp_path: Path) -> None:
         version = db.execute("PRAGMA user_version").fetchone()[0]
         runs = [row[0] for row in db.execute("SELECT run_id FROM runs ORDER BY run_id")]
         count = db.execute("SELECT COUNT(*) FROM attempts").fetchone()[0]
-    assert version == 1
+    assert version == 2  # every migration applied once: the download tables, then fleet
     assert runs == ["run-1", "run-2"]
     assert count == 2
 
