@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Final, Protocol
 
+from unstall.errors import UsageError
 from unstall.events import (
     EventBus,
     FleetHostChanged,
@@ -136,6 +137,16 @@ async def run_fleet(
     return await _execute(run_id, targets, command, options, bus, store, executor, sleep, rng)
 
 
+def _stored_run(store: FleetStore, run_id: str) -> FleetRun:
+    run = store.load_run(run_id)
+    if run is None:
+        raise UsageError(
+            f"no fleet run {run_id!r} in the history",
+            fix="List runs with `unstall fleet status` and pass one of their ids.",
+        )
+    return run
+
+
 async def resume_fleet(
     run_id: str,
     *,
@@ -146,9 +157,7 @@ async def resume_fleet(
     rng: Random = random.random,
 ) -> FleetRun:
     """Continue ``run_id``'s unfinished hosts under the same id; ok hosts never rerun."""
-    run = store.load_run(run_id)
-    if run is None:
-        raise KeyError(run_id)
+    run = _stored_run(store, run_id)
     targets = store.unfinished_hosts(run_id)
     options = RunOptions.from_json(dict(run.options))
     store.reopen_run(run_id)
@@ -169,9 +178,7 @@ async def retry_fleet(
     rng: Random = random.random,
 ) -> FleetRun:
     """A new run (its ``parent_run`` is ``run_id``) of the hosts that did not succeed."""
-    run = store.load_run(run_id)
-    if run is None:
-        raise KeyError(run_id)
+    run = _stored_run(store, run_id)
     options = RunOptions.from_json(dict(run.options))
     return await run_fleet(
         store.unsuccessful_hosts(run_id),

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from unstall.errors import UsageError
 from unstall.events import Event, EventBus, FleetHostChanged, FleetRunFinished, FleetRunStarted
 from unstall.fleet.executor import CAUSE_SSH_AUTH_FAILED, CAUSE_SSH_HOST_KEY_CHANGED, Target
 from unstall.fleet.runner import RunOptions, resume_fleet, retry_fleet, run_fleet
@@ -241,3 +242,15 @@ def test_resume_continues_unfinished_hosts_under_the_same_run(tmp_path: Path) ->
 def test_options_survive_the_store(tmp_path: Path) -> None:
     options = RunOptions(forks=7, retries=1, known_hosts=tmp_path / "kh", max_fail_percent=5.0)
     assert RunOptions.from_json(options.to_json()) == options
+
+
+def test_resume_or_retry_of_an_unknown_run_is_a_usage_error(tmp_path: Path) -> None:
+    store = FleetStore(tmp_path / "history.sqlite3")
+    try:
+        for again in (resume_fleet, retry_fleet):
+            with pytest.raises(UsageError) as caught:
+                asyncio.run(again("no-such-run", bus=EventBus(), store=store))
+            assert "no-such-run" in caught.value.message
+            assert caught.value.exit_code == 2
+    finally:
+        store.close()
