@@ -9,6 +9,7 @@ import typer
 from unstall.cli.check_cmd import check_command
 from unstall.cli.common import VersionOption
 from unstall.cli.doctor_cmd import doctor_command
+from unstall.cli.fleet_cmd import fleet_app
 from unstall.cli.go_cmd import go_command
 from unstall.cli.mirrors_cmd import mirrors_app
 from unstall.cli.prefetch_cmd import prefetch_command
@@ -42,6 +43,7 @@ app.command("serve")(serve_command)
 app.command("doctor")(doctor_command)
 app.command("check")(check_command)
 app.add_typer(mirrors_app, name="mirrors")
+app.add_typer(fleet_app, name="fleet")
 
 
 def main() -> None:
