@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
+from tests.unit.check.rules.helpers import assert_valid_go, fixed, imported
 from unstall.check.model import Finding
-from unstall.check.parse import parse_go, syntax_error
+from unstall.check.parse import parse_go
 from unstall.check.rules.ut004_net_dial import RULE
 from unstall.config import CheckTimeouts
 
@@ -18,30 +17,6 @@ TIMEOUTS = CheckTimeouts()
 
 def check(source: str) -> list[Finding]:
     return list(RULE.check(parse_go(Path("main.go"), source.encode()), TIMEOUTS))
-
-
-def fixed(source: str, finding: Finding) -> str:
-    """The source with the finding's fix applied and its missing imports added."""
-    assert finding.fix is not None
-    data = source.encode()
-    for edit in sorted(finding.fix.edits, key=lambda e: e.start, reverse=True):
-        data = data[: edit.start] + edit.text.encode() + data[edit.end :]
-    text = data.decode()
-    file = parse_go(Path("main.go"), data)
-    for path in finding.fix.imports:
-        if not file.names_for(path):
-            text = text.replace("package main\n", f'package main\n\nimport "{path}"\n', 1)
-    return text
-
-
-def assert_valid_go(text: str) -> None:
-    assert syntax_error(parse_go(Path("main.go"), text.encode()).tree) is None
-    gofmt = shutil.which("gofmt")
-    if gofmt is not None:
-        result = subprocess.run(
-            [gofmt, "-e"], input=text.encode(), capture_output=True, check=False
-        )
-        assert result.returncode == 0, result.stderr.decode()
 
 
 NET_DIAL = """package main
@@ -70,7 +45,7 @@ def test_net_dial_fix_uses_dial_timeout_and_adds_time_import() -> None:
     assert finding.fix.imports == ("time",)
     text = fixed(NET_DIAL, finding)
     assert 'net.DialTimeout("tcp", addr, 10*time.Second)' in text.replace(" * ", "*")
-    assert 'import "time"' in text
+    assert "time" in imported(text)
     assert_valid_go(text)
     assert check(text) == []  # a second pass finds nothing
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
+from tests.unit.check.rules.helpers import assert_valid_go, fixed
 from unstall.check.model import Finding
-from unstall.check.parse import parse_go, syntax_error
+from unstall.check.parse import parse_go
 from unstall.check.rules.ut005_sql_dsn import RULE, postgres_seconds
 from unstall.config import CheckTimeouts
 
@@ -18,24 +17,6 @@ TIMEOUTS = CheckTimeouts()
 
 def check(source: str, timeouts: CheckTimeouts = TIMEOUTS) -> list[Finding]:
     return list(RULE.check(parse_go(Path("main.go"), source.encode()), timeouts))
-
-
-def fixed(source: str, finding: Finding) -> str:
-    assert finding.fix is not None
-    data = source.encode()
-    for edit in sorted(finding.fix.edits, key=lambda e: e.start, reverse=True):
-        data = data[: edit.start] + edit.text.encode() + data[edit.end :]
-    return data.decode()
-
-
-def assert_valid_go(text: str) -> None:
-    assert syntax_error(parse_go(Path("main.go"), text.encode()).tree) is None
-    gofmt = shutil.which("gofmt")
-    if gofmt is not None:
-        result = subprocess.run(
-            [gofmt, "-e"], input=text.encode(), capture_output=True, check=False
-        )
-        assert result.returncode == 0, result.stderr.decode()
 
 
 def sql_open(driver: str, dsn: str) -> str:

@@ -2,38 +2,19 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
+from tests.unit.check.rules.helpers import assert_valid_go, fixed_all
 from unstall.check.model import Finding
-from unstall.check.parse import parse_go, syntax_error
+from unstall.check.parse import parse_go
 from unstall.check.rules.ut006_sql_context import RULE
 from unstall.config import CheckTimeouts
 
 
 def check(source: str) -> list[Finding]:
     return list(RULE.check(parse_go(Path("main.go"), source.encode()), CheckTimeouts()))
-
-
-def fix_all(source: str, findings: list[Finding]) -> str:
-    edits = [edit for f in findings if f.fix is not None for edit in f.fix.edits]
-    data = source.encode()
-    for edit in sorted(edits, key=lambda e: e.start, reverse=True):
-        data = data[: edit.start] + edit.text.encode() + data[edit.end :]
-    return data.decode()
-
-
-def assert_valid_go(text: str) -> None:
-    assert syntax_error(parse_go(Path("main.go"), text.encode()).tree) is None
-    gofmt = shutil.which("gofmt")
-    if gofmt is not None:
-        result = subprocess.run(
-            [gofmt, "-e"], input=text.encode(), capture_output=True, check=False
-        )
-        assert result.returncode == 0, result.stderr.decode()
 
 
 WITH_CONTEXT = """package main
@@ -81,7 +62,7 @@ def test_every_method_is_flagged_with_position_and_message() -> None:
 def test_fix_uses_context_variants_and_begin_tx() -> None:
     findings = check(WITH_CONTEXT)
     assert all(f.fix is not None and f.fix.safe and f.fix.imports == () for f in findings)
-    text = fix_all(WITH_CONTEXT, findings)
+    text = fixed_all(WITH_CONTEXT, findings)
     assert 'db.QueryContext(ctx, "SELECT name FROM users WHERE id = ?", id)' in text
     assert 'db.QueryRowContext(ctx, "SELECT 1").Scan(&id)' in text
     assert 'db.ExecContext(ctx, "DELETE FROM users")' in text
@@ -123,7 +104,7 @@ func (s *server) handle(w http.ResponseWriter, r *http.Request) {
 """
     [finding] = check(source)
     assert "ExecContext(r.Context(), ...)" in finding.message
-    text = fix_all(source, [finding])
+    text = fixed_all(source, [finding])
     assert 's.db.ExecContext(r.Context(), "INSERT INTO hits DEFAULT VALUES")' in text
     assert_valid_go(text)
 
@@ -146,7 +127,7 @@ func run(c ctxpkg.Context, r *http.Request) {
 }
 """
     [finding] = check(source)
-    assert fix_all(source, [finding]).count("db.PingContext(c)") == 1
+    assert fixed_all(source, [finding]).count("db.PingContext(c)") == 1
 
 
 def test_local_context_from_with_timeout_is_used_when_declared_before() -> None:
@@ -167,7 +148,7 @@ func load(db *sql.DB) {
 """
     [finding] = check(source)
     assert finding.line == 13
-    assert 'db.ExecContext(ctx, "SELECT 1")' in fix_all(source, [finding])
+    assert 'db.ExecContext(ctx, "SELECT 1")' in fixed_all(source, [finding])
 
 
 def test_lookalike_receivers_are_not_flagged() -> None:
@@ -235,7 +216,7 @@ func load(ctx context.Context) {
 """
     findings = check(source)
     assert [f.line for f in findings] == [11, 12]
-    text = fix_all(source, findings)
+    text = fixed_all(source, findings)
     assert 'tx.PrepareContext(ctx, "SELECT 1")' in text
     assert "stmt.QueryRowContext(ctx, 1)" in text
     assert_valid_go(text)

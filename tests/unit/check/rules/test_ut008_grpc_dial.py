@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
+from tests.unit.check.rules.helpers import assert_valid_go, fixed_all
 from unstall.check.model import Finding, Fix
-from unstall.check.parse import parse_go, syntax_error
+from unstall.check.parse import parse_go
 from unstall.check.rules.ut008_grpc_dial import RULE
 from unstall.config import CheckTimeouts
 
@@ -26,23 +25,13 @@ def run(rule: object, source: str) -> list[Finding]:
 
 
 def apply_fix(source: str, fix: Fix) -> str:
-    """The source with the fix's edits applied (last first) and its imports added, as
-    the engine would (minus gofmt); asserts the result parses and gofmt accepts it."""
-    data = source.encode()
-    for edit in sorted(fix.edits, key=lambda e: e.start, reverse=True):
-        data = data[: edit.start] + edit.text.encode() + data[edit.end :]
-    fixed = data.decode()
+    """The source with the fix applied as the engine would (minus gofmt); asserts it lists
+    only imports the file lacks, and that the result parses and gofmt accepts it."""
     for path in fix.imports:
         assert f'"{path}"' not in source, f"{path} listed although imported"
-        fixed = fixed.replace("package main\n", f'package main\n\nimport "{path}"\n', 1)
-    assert syntax_error(parse_go(Path("main.go"), fixed.encode()).tree) is None, fixed
-    gofmt = shutil.which("gofmt")
-    if gofmt is not None:
-        result = subprocess.run(
-            [gofmt, "-e"], input=fixed.encode(), capture_output=True, check=False, timeout=60
-        )
-        assert result.returncode == 0, result.stderr.decode() + fixed
-    return fixed
+    text = fixed_all(source, [Finding("UT008", Path("main.go"), 1, 1, 1, 1, "", fix)])
+    assert_valid_go(text)
+    return text
 
 
 def check(body: str, imports: str = f'"context"\n{GRPC_IMPORT}') -> list[Finding]:
