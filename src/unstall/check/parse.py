@@ -7,6 +7,7 @@ node, and what a composite literal sets.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -15,6 +16,8 @@ import tree_sitter_go
 from tree_sitter import Language, Node, Parser, Query, QueryCursor, Tree
 
 from unstall.check.model import Edit, Finding, Fix
+
+_TIME_SELECTOR = re.compile(r"\btime\.")
 
 
 @cache
@@ -74,6 +77,22 @@ class GoFile:
     def names_for(self, import_path: str) -> set[str]:
         """Every name this file uses for ``import_path`` (usually one, empty if not imported)."""
         return {name for name, path in self.imports().items() if path == import_path}
+
+    def package_name(self, import_path: str) -> tuple[str, tuple[str, ...]]:
+        """The name this file uses for ``import_path`` (its conventional name when it is not
+        imported) and the imports a fix using it must add."""
+        names = sorted(self.names_for(import_path))
+        if names:
+            return names[0], ()
+        return default_package_name(import_path), (import_path,)
+
+    def duration(self, expression: str) -> tuple[str, tuple[str, ...]]:
+        """A configured Go duration (``10 * time.Second``) written with this file's name
+        for package time, and the imports it needs."""
+        if not _TIME_SELECTOR.search(expression):
+            return expression, ()
+        name, imports = self.package_name("time")
+        return _TIME_SELECTOR.sub(f"{name}.", expression), imports
 
     def import_block_end(self) -> int | None:
         """Byte offset at the end of the last import declaration (None: no imports)."""

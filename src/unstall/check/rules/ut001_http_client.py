@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator
 
 from tree_sitter import Node
@@ -22,7 +21,6 @@ _HELPERS = ("Get", "Head", "Post", "PostForm")
 # A literal with a custom Transport is trusted: the transport usually carries dial, TLS
 # and response-header timeouts, and flagging it would be noise.
 _CLIENT_BOUNDS = ("Timeout", "Transport")
-_TIME_SELECTOR = re.compile(r"\btime\.")
 # Where a composite literal needs no parentheses: inside brackets of its own.
 _OPEN_CONTEXTS = (
     "block",
@@ -50,7 +48,7 @@ class HttpClientNoTimeout:
         packages = file.names_for(HTTP)
         if not packages:
             return
-        timeout, imports = timeout_expression(file, timeouts.http_client)
+        timeout, imports = file.duration(timeouts.http_client)
         default_replaced = _default_client_configured(file, packages)
         yield from self._literals(file, packages, timeout, imports)
         if not default_replaced:
@@ -179,16 +177,6 @@ def _needs_parentheses(node: Node) -> bool:
 # -- helpers shared with UT002 and UT003 --------------------------------------------
 
 
-def timeout_expression(file: GoFile, expression: str) -> tuple[str, tuple[str, ...]]:
-    """The configured Go duration ``expression`` written with the name this file uses for
-    package time, and the imports it needs (("time",) when it refers to the package)."""
-    if not _TIME_SELECTOR.search(expression):
-        return expression, ()
-    names = sorted(file.names_for("time"))
-    name = "time" if not names or "time" in names else names[0]
-    return _TIME_SELECTOR.sub(f"{name}.", expression), ("time",)
-
-
 def field_value(value: Node | None) -> Node | None:
     """The expression of a keyed element's value (tree-sitter wraps it in literal_element)."""
     if value is not None and value.type == "literal_element" and value.named_child_count == 1:
@@ -285,5 +273,4 @@ __all__ = [
     "assigned_later",
     "field_value",
     "keyed_only",
-    "timeout_expression",
 ]

@@ -20,7 +20,6 @@ from unstall.check.rules.ut001_http_client import (
     assigned_later,
     field_value,
     keyed_only,
-    timeout_expression,
 )
 from unstall.config import CheckTimeouts
 
@@ -44,7 +43,7 @@ class HttpServerNoReadHeaderTimeout:
         packages = file.names_for(HTTP)
         if not packages:
             return
-        timeout, imports = timeout_expression(file, timeouts.http_server_read_header)
+        timeout, imports = file.duration(timeouts.http_server_read_header)
         for literal in file.nodes_of("composite_literal"):
             found = file.composite_type(literal)
             if found is None or found[0] not in packages or found[1] != "Server":

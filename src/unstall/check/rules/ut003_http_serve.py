@@ -15,7 +15,7 @@ from tree_sitter import Node
 
 from unstall.check.model import Finding, Fix
 from unstall.check.parse import GoFile
-from unstall.check.rules.ut001_http_client import HTTP, timeout_expression
+from unstall.check.rules.ut001_http_client import HTTP
 from unstall.config import CheckTimeouts
 
 
@@ -57,7 +57,7 @@ class HttpServeNoTimeouts:
     def check(self, file: GoFile, timeouts: CheckTimeouts) -> Iterable[Finding]:
         if not file.names_for(HTTP):
             return
-        timeout, imports = timeout_expression(file, timeouts.http_server_read_header)
+        timeout, imports = file.duration(timeouts.http_server_read_header)
         for call in file.calls():
             function = file.package_call(call, HTTP, *_SHAPES)
             if function is None:

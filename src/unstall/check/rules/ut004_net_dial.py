@@ -7,7 +7,6 @@ does not answer. The fix is mechanical and keeps behaviour otherwise identical:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 from tree_sitter import Node
@@ -21,7 +20,6 @@ from unstall.config import CheckTimeouts
 # one: flagging it would be noise the user cannot silence by fixing anything.
 _IP_NETWORKS = frozenset({"tcp", "tcp4", "tcp6", "udp", "udp4", "udp6"})
 _STRING_LITERALS = ("interpreted_string_literal", "raw_string_literal")
-_TIME_SELECTOR = re.compile(r"\btime\.")
 
 
 def string_literal_value(file: GoFile, node: Node | None) -> str | None:
@@ -31,22 +29,6 @@ def string_literal_value(file: GoFile, node: Node | None) -> str | None:
         return None
     text = file.text(node)
     return text[1:-1] if len(text) >= 2 else None
-
-
-def timeout_expression(file: GoFile, expression: str) -> tuple[str, tuple[str, ...]]:
-    """``expression`` (e.g. ``10 * time.Second``) written with the name this file uses
-    for package time, and the imports it needs (("time",) when the file lacks it)."""
-    if not _TIME_SELECTOR.search(expression):
-        return expression, ()
-    names = sorted(file.names_for("time"))
-    if not names:
-        return expression, ("time",)
-    return _TIME_SELECTOR.sub(f"{names[0]}.", expression), ()
-
-
-def _package_name(file: GoFile, import_path: str, default: str) -> tuple[str, tuple[str, ...]]:
-    names = sorted(file.names_for(import_path))
-    return (names[0], ()) if names else (default, (import_path,))
 
 
 class NetDialRule:
@@ -92,7 +74,7 @@ class NetDialRule:
         last = file.arguments(call)[-1]
         if field is None:
             return None
-        timeout, imports = timeout_expression(file, timeouts.net_dial)
+        timeout, imports = file.duration(timeouts.net_dial)
         fix = Fix(
             safe=True,
             edits=(
@@ -117,8 +99,8 @@ class NetDialRule:
         first = file.arguments(call)[0]
         if field is None:
             return None
-        timeout, time_imports = timeout_expression(file, timeouts.net_dial)
-        net, net_imports = _package_name(file, "net", "net")
+        timeout, time_imports = file.duration(timeouts.net_dial)
+        net, net_imports = file.package_name("net")
         dialer = f"&{net}.Dialer{{Timeout: {timeout}}}, "
         fix = Fix(
             safe=True,
@@ -138,4 +120,4 @@ class NetDialRule:
 
 RULE = NetDialRule()
 
-__all__ = ["RULE", "NetDialRule", "string_literal_value", "timeout_expression"]
+__all__ = ["RULE", "NetDialRule", "string_literal_value"]

@@ -11,7 +11,6 @@ inserting ``ctx, cancel := context.WithTimeout(...)`` + ``defer cancel()``.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 from tree_sitter import Node
@@ -21,7 +20,6 @@ from unstall.check.parse import GoFile
 from unstall.config import CheckTimeouts
 
 GRPC = "google.golang.org/grpc"
-_TIME_SELECTOR = re.compile(r"\btime\.")
 _FUNCTIONS = ("function_declaration", "method_declaration", "func_literal")
 
 
@@ -33,12 +31,6 @@ def is_empty_context(file: GoFile, node: Node | None) -> bool:
     return file.package_call(
         node, "context", "Background", "TODO"
     ) is not None and not file.arguments(node)
-
-
-def package_name(file: GoFile, import_path: str, default: str) -> tuple[str, tuple[str, ...]]:
-    """The name this file uses for ``import_path`` and the imports a fix must add."""
-    names = sorted(file.names_for(import_path))
-    return (names[0], ()) if names else (default, (import_path,))
 
 
 def _fresh(base: str, taken: set[str]) -> str:
@@ -76,11 +68,8 @@ def with_timeout_edit(
 ) -> tuple[Edit, tuple[str, ...]]:
     """An edit inserting ``ctx, cancel := context.WithTimeout(parent, timeout)`` and
     ``defer cancel()`` before ``statement``, and the imports that needs."""
-    context, context_imports = package_name(file, "context", "context")
-    time_imports: tuple[str, ...] = ()
-    if _TIME_SELECTOR.search(timeout):
-        time_name, time_imports = package_name(file, "time", "time")
-        timeout = _TIME_SELECTOR.sub(f"{time_name}.", timeout)
+    context, context_imports = file.package_name("context")
+    timeout, time_imports = file.duration(timeout)
     ctx, cancel = names
     indent = file.indentation(statement)
     text = (
@@ -186,7 +175,7 @@ class GrpcBlockingDialRule:
             parent = file.text(arguments[0])
             rewrite = [file.replace(arguments[0], ctx)]
         else:
-            context, _ = package_name(file, "context", "context")
+            context, _ = file.package_name("context")
             parent = f"{context}.Background()"
             first = arguments[0].start_byte
             rewrite = [file.replace(field, "DialContext"), Edit(first, first, f"{ctx}, ")]
@@ -240,6 +229,5 @@ __all__ = [
     "ContextNames",
     "GrpcBlockingDialRule",
     "is_empty_context",
-    "package_name",
     "with_timeout_edit",
 ]
