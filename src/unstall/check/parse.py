@@ -94,13 +94,6 @@ class GoFile:
         name, imports = self.package_name("time")
         return _TIME_SELECTOR.sub(f"{name}.", expression), imports
 
-    def import_block_end(self) -> int | None:
-        """Byte offset at the end of the last import declaration (None: no imports)."""
-        declarations = [n for n in self.root.children if n.type == "import_declaration"]
-        return declarations[-1].end_byte if declarations else None
-
-    # -- walking --------------------------------------------------------------------
-
     def nodes_of(self, *types: str, within: Node | None = None) -> list[Node]:
         """Every node of the given types below ``within`` (default: the file), in source
         order. Matched by a tree-sitter query, in C: walking every node in Python would
