@@ -132,6 +132,9 @@ class ArtifactFinished:
     cause: str
     error: str = ""
     cached: bool = False
+    # How the winning upstream was started: "first", "failover" (an earlier one had
+    # failed) or "hedge" (an earlier one was still running but slow); "" when none won.
+    won_by: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +144,27 @@ class CacheEvicted:
     path: str
     bytes: int
     remaining: int
+
+
+@dataclass(frozen=True, slots=True)
+class DoctorVerdict:
+    """doctor's verdict on one source (``verdict`` ok, slow or fail; phases in ms).
+
+    ``source`` and ``message`` are redacted by the publisher.
+    """
+
+    source: str
+    kind: str
+    verdict: str
+    layer: str
+    cause: str
+    message: str
+    dns_ms: float | None = None
+    connect_ms: float | None = None
+    tls_ms: float | None = None
+    ttfb_ms: float | None = None
+    transfer_ms: float | None = None
+    at: float = field(default_factory=time.time)
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +220,7 @@ Event: TypeAlias = (
     | IntegrityViolation
     | ArtifactFinished
     | CacheEvicted
+    | DoctorVerdict
     | FleetRunStarted
     | FleetHostChanged
     | FleetRunFinished
@@ -229,6 +254,7 @@ __all__ = [
     "AttemptStarted",
     "BreakerChanged",
     "CacheEvicted",
+    "DoctorVerdict",
     "Event",
     "EventBus",
     "FleetHostChanged",

@@ -87,6 +87,9 @@ def test_stall_before_headers_is_hedged_to_the_next_upstream(
         assert response.headers["x-unstall-upstream"] == healthy.url
         hedges = engine.of_type(HedgeStarted)
         assert [h.upstream for h in hedges] == [healthy.url]
+        # The report counts the artifacts a hedge saved from this.
+        zips = [a for a in engine.of_type(ArtifactFinished) if a.kind == "zip"]
+        assert [(a.upstream, a.won_by) for a in zips] == [(healthy.url, "hedge")]
     assert slow.count("*.zip") == 1
 
 

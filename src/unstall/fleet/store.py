@@ -19,7 +19,7 @@ from typing import Any, Final
 
 from unstall.fleet.executor import Target
 from unstall.fleet.states import HostState, Outcome
-from unstall.observe.history import connect
+from unstall.observe.schema import connect
 from unstall.redact import redact
 
 _FLUSH_SECONDS: Final = 1.0

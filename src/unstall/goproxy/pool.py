@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 import httpx
@@ -44,6 +44,7 @@ class _Tally:
     attempts: int = 0
     hedges: int = 0
     received: int = 0
+    started_by: dict[int, str] = field(default_factory=dict)
 
 
 Verifier = Callable[[S, str], Awaitable[T]]
@@ -106,10 +107,11 @@ class UpstreamPool:
 
         def on_hedge(index: int, after: float, reason: str) -> None:
             tally.hedges += 1
+            tally.started_by[index] = reason
             self._bus.publish(HedgeStarted(resource.key, upstreams[index].name, after, reason))
 
         try:
-            (value, name), _ = await hedged_race(
+            (value, name), winner = await hedged_race(
                 lanes,
                 delays,
                 hedging=self._settings.hedge.enabled,
@@ -123,7 +125,9 @@ class UpstreamPool:
                 if e is not None
             ]
             raise ArtifactFailed(resource.key, reasons) from None
-        return Fetched(value, name, tally.attempts, tally.hedges, tally.received)
+        reason = tally.started_by.get(winner, "first")
+        won_by = "hedge" if reason == "slow" else reason
+        return Fetched(value, name, tally.attempts, tally.hedges, tally.received, won_by)
 
     def _lane(
         self,

@@ -217,7 +217,13 @@ class Stash:
         if not artifact.immutable:
             self._answers.remember(artifact, served)
         self._finished(
-            artifact, started, fetched.upstream, fetched.attempts, fetched.hedges, fetched.received
+            artifact,
+            started,
+            fetched.upstream,
+            fetched.attempts,
+            fetched.hedges,
+            fetched.received,
+            won_by=fetched.won_by,
         )
         return served
 
@@ -332,6 +338,7 @@ class Stash:
         cached: bool = False,
         error: FetchError | None = None,
         outcome: str | None = None,
+        won_by: str = "",
     ) -> None:
         self._bus.publish(
             ArtifactFinished(
@@ -348,6 +355,7 @@ class Stash:
                 cause=error.cause if error else "ok",
                 error=error.message if error else "",
                 cached=cached,
+                won_by=won_by,
             )
         )
 

@@ -77,6 +77,7 @@ class Fetched(Generic[T]):
     attempts: int
     hedges: int
     received: int
+    won_by: str = "first"
 
 
 class Upstream:

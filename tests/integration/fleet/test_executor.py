@@ -149,13 +149,13 @@ def test_hung_command_times_out_and_the_remote_process_is_gone(
     # The sleep is a grandchild of the session, not the process sshd started.
     command = f"sleep 600 & echo $! > {pid_file}; echo started; wait"
     started = time.monotonic()
-    outcome = run(target(fleet, host(fleet, "web")), command, trusted, command_timeout=2.0)
+    outcome = run(target(fleet, host(fleet, "web")), command, trusted, command_timeout=5.0)
     assert time.monotonic() - started < HANG_BOUND_S
     assert outcome.state is HostState.TIMEOUT
     assert outcome.exit_code is None
     assert "started" in outcome.output_tail
     assert outcome.error is not None
-    assert "did not finish within 2 s" in outcome.error
+    assert "did not finish within 5 s" in outcome.error
     pid = int(pid_file.read_text())
     deadline = time.monotonic() + 10.0
     while _alive(pid) and time.monotonic() < deadline:

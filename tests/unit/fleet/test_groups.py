@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from unstall.fleet.executor import Target
-from unstall.fleet.groups import error_line, group_hosts, normalize
+from unstall.fleet.groups import error_line, group_hosts
 from unstall.fleet.states import HostState
 from unstall.fleet.store import HostRecord
+from unstall.observe.fingerprint import normalize
 
 
 def record(
@@ -40,7 +41,7 @@ def test_normalize_replaces_what_varies_between_hosts() -> None:
         "cannot open /var/lib/dpkg/lock"
     )
     assert normalize(line, ["web17"]) == (
-        "<time> <host> (<ip>:<n>) pid <n> commit <hex> cannot open <path>"
+        "<time> <host> (<ip>) pid <n> commit <hex> cannot open <path>"
     )
 
 
@@ -67,7 +68,7 @@ def test_groups_are_largest_first_with_an_example() -> None:
     ]
     assert groups[0].fingerprint == "E: Unable to locate package foo"
     assert groups[0].example == "E: Unable to locate package foo"
-    assert groups[1].fingerprint == "connection to <host> (<ip>:<n>) refused"
+    assert groups[1].fingerprint == "connection to <host> (<ip>) refused"
     assert groups[1].example == "connection to web5 (127.0.0.5:22) refused"
 
 

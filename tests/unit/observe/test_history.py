@@ -13,12 +13,16 @@ from unstall.events import (
     ArtifactFinished,
     AttemptFinished,
     AttemptStarted,
+    BreakerChanged,
+    DoctorVerdict,
+    FleetHostChanged,
     HedgeStarted,
     PhaseTimings,
     RunFinished,
     RunStarted,
 )
 from unstall.observe.history import History
+from unstall.observe.schema import _MIGRATIONS, SCHEMA_VERSION
 
 RUN = "20240102T030405-abcdef01"
 
@@ -217,7 +221,7 @@ def test_reopening_keeps_data_and_schema_version(tmp_path: Path) -> None:
         version = db.execute("PRAGMA user_version").fetchone()[0]
         runs = [row[0] for row in db.execute("SELECT run_id FROM runs ORDER BY run_id")]
         count = db.execute("SELECT COUNT(*) FROM attempts").fetchone()[0]
-    assert version == 2  # every migration applied once: the download tables, then fleet
+    assert version == SCHEMA_VERSION  # every migration applied once
     assert runs == ["run-1", "run-2"]
     assert count == 2
 
@@ -256,3 +260,110 @@ def test_writers_racing_to_create_the_database_all_succeed(tmp_path: Path) -> No
             assert db.execute("SELECT count(*) FROM runs").fetchone()[0] == 4
 
     assert errors == []
+
+
+def test_failures_of_every_command_join_one_error_group(tmp_path: Path) -> None:
+    path = tmp_path / "history.sqlite3"
+    go = History(path, "run-go")
+    go(RunStarted("run-go", "go", ("mod", "download"), at=100.0))
+    go(
+        AttemptFinished(
+            artifact="fixture.test/a/@v/v1.0.0.zip",
+            module="fixture.test/a",
+            version="v1.0.0",
+            kind="zip",
+            upstream="http://127.0.0.7:3000",
+            attempt=1,
+            outcome="error",
+            cause="tcp-refused",
+            timings=PhaseTimings(connect=0.01),
+            bytes=0,
+            error="dial http://127.0.0.7:3000: connection refused",
+            at=101.0,
+        )
+    )
+    go(_attempt(2))  # an ok attempt is no failure
+    go(BreakerChanged("http://127.0.0.7:3000", "open", at=102.0))
+    go.close()
+
+    doctor = History(path, "run-doctor")
+    doctor(RunStarted("run-doctor", "doctor", (), at=200.0))
+    doctor(
+        DoctorVerdict(
+            source="http://user:hunter2@127.0.0.8:4000/",
+            kind="url",
+            verdict="fail",
+            layer="tcp",
+            cause="tcp-refused",
+            message="dial http://user:hunter2@127.0.0.8:4000: connection refused",
+            connect_ms=1.5,
+            at=201.0,
+        )
+    )
+    doctor(
+        DoctorVerdict(
+            source="http://127.0.0.9/", kind="url", verdict="ok", layer="", cause="", message=""
+        )
+    )
+    doctor.close()
+
+    fleet = History(path, "run-fleet")
+    fleet(RunStarted("run-fleet", "fleet", ("true",), at=300.0))
+    fleet(FleetHostChanged("f1", "web1", "running", 1))
+    fleet(
+        FleetHostChanged(
+            "f1",
+            "web1",
+            "failed",
+            1,
+            exit_code=100,
+            output_tail="E: Unable to locate package foo\n",
+            at=301.0,
+        )
+    )
+    fleet(FleetHostChanged("f1", "web2", "ok", 1))
+    fleet.close()
+
+    with _read(path) as db:
+        groups = [dict(row) for row in db.execute("SELECT * FROM error_groups ORDER BY count DESC")]
+        events = [dict(row) for row in db.execute("SELECT * FROM error_events ORDER BY at")]
+        verdicts = [dict(row) for row in db.execute("SELECT * FROM doctor_verdicts")]
+        breakers = [tuple(row) for row in db.execute("SELECT upstream, state FROM breaker_events")]
+    refused = groups[0]
+    assert refused["count"] == 2  # go's attempt and doctor's verdict: one failure
+    assert refused["pattern"] == "dial <url>: connection refused"
+    assert refused["cause"] == "tcp-refused"
+    assert (refused["first_seen"], refused["last_seen"]) == (101.0, 201.0)
+    assert [g["pattern"] for g in groups[1:]] == ["E: Unable to locate package foo"]
+    assert [(e["command"], e["upstream"], e["host"], e["module"]) for e in events] == [
+        ("go", "http://127.0.0.7:3000", None, "fixture.test/a"),
+        ("doctor", "http://***@127.0.0.8:4000/", None, None),
+        ("fleet", None, "web1", None),
+    ]
+    assert [v["verdict"] for v in verdicts] == ["fail", "ok"]
+    assert "hunter2" not in repr(verdicts) + repr(groups) + repr(events)
+    assert breakers == [("http://127.0.0.7:3000", "open")]
+
+
+def test_a_version_2_database_is_migrated_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "history.sqlite3"
+    old = sqlite3.connect(path)
+    for script in _MIGRATIONS[:2]:
+        old.executescript(script)
+    old.execute(
+        "INSERT INTO artifacts(run_id, artifact, module, version, kind, outcome, upstream,"
+        " attempts, hedges, bytes, duration_s, cause, error, cached, at)"
+        " VALUES ('old', 'a', 'm', 'v1.0.0', 'zip', 'ok', 'u', 1, 0, 1, 0.1, 'ok', '', 0, 1.0)"
+    )
+    old.execute("PRAGMA user_version=2")
+    old.commit()
+    old.close()
+
+    history = History(path, "new")
+    history(_artifact())
+    history.close()
+    with _read(path) as db:
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        rows = [tuple(r) for r in db.execute("SELECT run_id, won_by FROM artifacts ORDER BY id")]
+    assert version == SCHEMA_VERSION
+    assert rows == [("old", ""), ("new", "")]
