@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck openssh-server unit bench bench-serve bench-doctor bench-mirrors bench-check clean
+.PHONY: run test lint typecheck debian-tools unit bench bench-serve bench-doctor bench-mirrors bench-check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,17 +35,24 @@ $(DRIVERS): tests/support/drivers.py $(STAMP)
 	$(BIN)/python -m tests.support.drivers
 	touch $@
 
-# Debian's openssh-server for the fleet tests (one real sshd per fake host on 127.0.0.x);
-# sshd needs its privilege-separation directory /run/sshd.
-openssh-server:
+# Debian packages the tests drive for real: openssh-server for the fleet tests (one real
+# sshd per fake host on 127.0.0.x; sshd needs its privilege-separation directory
+# /run/sshd), chromium for rendering `unstall report --html` headless, and prometheus
+# for promtool, which checks contrib/prometheus/alerts.yml.
+DEBIAN_TOOLS := /usr/sbin/sshd:openssh-server /usr/bin/chromium:chromium /usr/bin/promtool:prometheus
+debian-tools:
 	@SUDO=$$([ "$$(id -u)" = 0 ] || command -v sudo); \
-	if [ ! -x /usr/sbin/sshd ]; then \
-	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y openssh-server || \
-	  { $$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y openssh-server; }; \
+	missing=""; \
+	for pair in $(DEBIAN_TOOLS); do \
+	  [ -x "$${pair%%:*}" ] || missing="$$missing $${pair#*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing || \
+	  { $$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; }; \
 	fi; \
 	[ -d /run/sshd ] || $$SUDO mkdir -p /run/sshd
 
-test: lint typecheck $(DRIVERS) openssh-server
+test: lint typecheck $(DRIVERS) debian-tools
 	$(BIN)/pytest
 
 bench: $(STAMP)

@@ -14,12 +14,13 @@ import tomllib
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
@@ -148,6 +149,45 @@ class CheckSettings(_Frozen):
     timeouts: CheckTimeouts = CheckTimeouts()
 
 
+class HistorySettings(_Frozen):
+    """The history database (``[history]``): whether commands record, and how long."""
+
+    enabled: bool = Field(True, description="record runs; false leaves the database alone")
+    keep_days: float = Field(
+        90.0, gt=0, description="default retention: older rows are pruned automatically"
+    )
+    max_attempts: int = Field(
+        5_000_000, ge=1000, description="cap on attempt rows: the oldest go first"
+    )
+
+
+class AlertTarget(_Frozen):
+    """One webhook (``[[alerts.targets]]``); the URL is a secret and never printed."""
+
+    kind: Literal["slack", "wecom", "json"] = Field(
+        description="Slack incoming webhook, WeCom group robot, or generic JSON POST"
+    )
+    url: SecretStr = Field(description="the webhook URL (redacted everywhere)")
+    name: str = Field("", description="how outputs name this target (default: its kind)")
+
+
+class AlertSettings(_Frozen):
+    """When to alert and where (``[alerts]``); each error group alerts once per cooldown."""
+
+    targets: tuple[AlertTarget, ...] = ()
+    failure_rate: float | None = Field(
+        0.2, ge=0, le=1, description="share of failed attempts over window; none disables"
+    )
+    window: float = Field(3600.0, gt=0, description="seconds the failure rate is taken over")
+    min_attempts: int = Field(20, ge=1, description="fewer attempts in the window never alert")
+    new_group: bool = Field(True, description="alert on an error group never seen before")
+    fleet_failure_percent: float | None = Field(
+        10.0, ge=0, le=100, description="alert when a fleet run's failed share exceeds it"
+    )
+    cooldown: float = Field(3600.0, ge=0, description="seconds before the same alert repeats")
+    timeout: float = Field(10.0, gt=0, description="seconds one webhook delivery may take")
+
+
 class Settings(_Frozen):
     """Everything configurable, validated once and passed to constructors."""
 
@@ -165,6 +205,8 @@ class Settings(_Frozen):
     probe: ProbeSettings = ProbeSettings()
     rank: RankSettings = RankSettings()
     check: CheckSettings = CheckSettings()
+    history: HistorySettings = HistorySettings()
+    alerts: AlertSettings = AlertSettings()
 
     @model_validator(mode="after")
     def _hedge_bounds(self) -> Settings:
@@ -258,9 +300,12 @@ def load_settings(
 
 
 __all__ = [
+    "AlertSettings",
+    "AlertTarget",
     "BreakerSettings",
     "CacheSettings",
     "HedgeSettings",
+    "HistorySettings",
     "ProbeSettings",
     "RetrySettings",
     "Settings",

@@ -84,6 +84,11 @@ _MIGRATIONS: Final[tuple[str, ...]] = (
     );
     CREATE INDEX error_events_group_at ON error_events(group_id, at);
     CREATE INDEX error_events_at ON error_events(at);
+    CREATE TABLE alerts_sent (
+        alert_key TEXT PRIMARY KEY, target TEXT NOT NULL, last_sent REAL NOT NULL,
+        sent_count INTEGER NOT NULL
+    );
+    CREATE TABLE history_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
 )
 
