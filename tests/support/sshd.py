@@ -15,7 +15,7 @@ import getpass
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -124,8 +124,19 @@ class SshdFleet:
         self.root.mkdir(parents=True, exist_ok=True)
         self.client_key = keygen(self.root / "client_ed25519")
 
-    def start(self, name: str, *, octet: int, force_command: str | None = None) -> SshdHost:
-        """Start host ``name`` on 127.0.0.``octet`` (a free port there)."""
+    def start(
+        self,
+        name: str,
+        *,
+        octet: int,
+        force_command: str | None = None,
+        extra_config: Sequence[str] = (),
+    ) -> SshdHost:
+        """Start host ``name`` on 127.0.0.``octet`` (a free port there).
+
+        ``extra_config`` lines are appended to its sshd_config: ``SetEnv HOME=... PATH=...``
+        gives the host's sessions their own HOME and PATH.
+        """
         address = f"127.0.0.{octet}"
         directory = self.root / name
         directory.mkdir()
@@ -150,6 +161,7 @@ class SshdFleet:
         ]
         if force_command is not None:
             lines.append(f"ForceCommand {force_command}")
+        lines.extend(extra_config)
         config = directory / "sshd_config"
         config.write_text("\n".join(lines) + "\n")
         with (directory / "sshd.log").open("wb") as log:

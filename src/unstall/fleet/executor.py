@@ -113,7 +113,7 @@ class _HostKeyPolicy:
         if not self.accept_new:
             message = (
                 f"host key for {shown} is unknown ({fingerprint}) and not in {self.path}; "
-                "refusing to connect (accept new host keys to record it)"
+                "refusing to connect (check the key, then pass --accept-new to record it)"
             )
             self.refusal = (message, CAUSE_SSH_HOST_KEY_UNKNOWN)
             return False
