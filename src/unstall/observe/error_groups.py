@@ -10,13 +10,27 @@ creates the group with its cause id and an example message.
 from __future__ import annotations
 
 import sqlite3
+import time
 from dataclasses import dataclass
 from typing import Final
 
+from unstall.events import (
+    ArtifactFinished,
+    AttemptFinished,
+    DoctorVerdict,
+    Event,
+    FleetHostChanged,
+)
+from unstall.fleet.groups import error_line
+from unstall.fleet.states import HostState
 from unstall.observe.fingerprint import fingerprint
 from unstall.redact import redact
 
 _EXAMPLE_CHARS: Final = 500
+# Attempt outcomes that are not failures of the upstream.
+_NOT_FAILED: Final = frozenset({"ok", "not-found", "cancelled"})
+# A fleet host has failed once an attempt ends in a final state other than ok.
+_FLEET_FAILED: Final = frozenset(s.value for s in HostState if s.final and s is not HostState.OK)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +44,67 @@ class Failure:
     upstream: str | None = None
     host: str | None = None
     module: str | None = None
+
+
+def failure_of(event: Event, command: str = "", *, now: float | None = None) -> Failure | None:
+    """The failure ``event`` reports, or None when it reports none.
+
+    The one definition of which events are failures and what message each one has: the
+    history's error groups and the Sentry sink both use it, so a Sentry issue is a group.
+    ``now`` stands in for the time of events that carry none (ArtifactFinished);
+    messages are redacted.
+    """
+    if isinstance(event, AttemptFinished):
+        if event.outcome in _NOT_FAILED:
+            return None
+        return Failure(
+            redact(event.error),
+            event.cause,
+            command,
+            event.at,
+            upstream=event.upstream,
+            module=event.module,
+        )
+    if isinstance(event, ArtifactFinished):
+        if event.outcome != "failed":
+            return None
+        at = time.time() if now is None else now
+        return Failure(
+            redact(event.error),
+            event.cause,
+            command,
+            at,
+            upstream=event.upstream,
+            module=event.module,
+        )
+    if isinstance(event, DoctorVerdict):
+        if event.verdict != "fail":
+            return None
+        return Failure(
+            redact(event.message), event.cause, command, event.at, upstream=redact(event.source)
+        )
+    if isinstance(event, FleetHostChanged):
+        if event.state not in _FLEET_FAILED:
+            return None
+        line = error_line(event.output_tail, event.error) or event.state
+        return Failure(redact(line), event.cause or event.state, command, event.at, host=event.host)
+    return None
+
+
+def _message(failure: Failure) -> str:
+    # An empty message falls back to the cause, so that the group still says something.
+    return redact(failure.message) or failure.cause or "unknown error"
+
+
+def _hosts(failure: Failure) -> tuple[str, ...]:
+    # A host's own name is not part of its group.
+    return (failure.host,) if failure.host else ()
+
+
+def group_of(failure: Failure) -> tuple[str, str]:
+    """``(group id, redacted message)`` of ``failure``, as the history groups it."""
+    message = _message(failure)
+    return fingerprint(message, _hosts(failure))[0], message
 
 
 @dataclass(slots=True)
@@ -54,9 +129,8 @@ class ErrorGroupBuffer:
 
     def add(self, run_id: str, failure: Failure) -> str:
         """Count ``failure``; return its group id."""
-        message = redact(failure.message) or failure.cause or "unknown error"
-        hosts = (failure.host,) if failure.host else ()
-        key, pattern = fingerprint(message, hosts)
+        message = _message(failure)
+        key, pattern = fingerprint(message, _hosts(failure))
         group = self._groups.get(key)
         if group is None:
             self._groups[key] = _Pending(
@@ -104,4 +178,4 @@ class ErrorGroupBuffer:
         self._events.clear()
 
 
-__all__ = ["ErrorGroupBuffer", "Failure"]
+__all__ = ["ErrorGroupBuffer", "Failure", "failure_of", "group_of"]

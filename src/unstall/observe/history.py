@@ -23,17 +23,12 @@ from unstall.events import (
     RunFinished,
     RunStarted,
 )
-from unstall.fleet.groups import error_line
-from unstall.observe.error_groups import ErrorGroupBuffer, Failure
+from unstall.observe.error_groups import ErrorGroupBuffer, failure_of
 from unstall.observe.schema import connect
 from unstall.redact import redact
 
 _BATCH: Final = 256
 _FLUSH_SECONDS: Final = 1.0
-# Attempt outcomes that are not failures of the upstream.
-_NOT_FAILED: Final = frozenset({"ok", "not-found", "cancelled"})
-# Fleet states a host may end in without having failed.
-_FLEET_NOT_FAILED: Final = frozenset({"ok", "pending", "connecting", "running", "retrying"})
 
 _INSERT_ATTEMPT: Final = (
     "INSERT INTO attempts(run_id, artifact, module, version, kind, upstream, attempt,"
@@ -96,7 +91,7 @@ class History:
         elif isinstance(event, DoctorVerdict):
             self._verdict(event)
         elif isinstance(event, FleetHostChanged):
-            self._fleet_host(event)
+            self._fail(event)
         pending = len(self._attempts) + len(self._artifacts) + len(self._errors)
         if pending >= _BATCH or time.monotonic() - self._last_flush >= _FLUSH_SECONDS:
             self.flush()
@@ -126,8 +121,7 @@ class History:
                 event.at,
             )
         )
-        if event.outcome not in _NOT_FAILED:
-            self._fail(error, event.cause, event.at, upstream=event.upstream, module=event.module)
+        self._fail(event)
 
     def _artifact(self, event: ArtifactFinished) -> None:
         now = time.time()
@@ -152,8 +146,7 @@ class History:
                 event.won_by,
             )
         )
-        if event.outcome == "failed":
-            self._fail(error, event.cause, now, upstream=event.upstream, module=event.module)
+        self._fail(event, now)
 
     def _verdict(self, event: DoctorVerdict) -> None:
         source = redact(event.source)
@@ -175,29 +168,14 @@ class History:
                 event.at,
             )
         )
-        if event.verdict == "fail":
-            self._fail(message, event.cause, event.at, upstream=source)
+        self._fail(event)
 
-    def _fleet_host(self, event: FleetHostChanged) -> None:
-        # Fleet hosts themselves are stored by unstall.fleet.store; here only the
-        # failures, so that they join the same error groups as every other command.
-        if event.state in _FLEET_NOT_FAILED:
-            return
-        line = error_line(event.output_tail, event.error) or event.state
-        self._fail(line, event.cause or event.state, event.at, host=event.host)
-
-    def _fail(
-        self,
-        message: str,
-        cause: str,
-        at: float,
-        *,
-        upstream: str | None = None,
-        host: str | None = None,
-        module: str | None = None,
-    ) -> None:
-        failure = Failure(message, cause, self.command, at, upstream, host, module)
-        self._errors.add(self.run_id, failure)
+    def _fail(self, event: Event, now: float | None = None) -> None:
+        # Fleet hosts themselves are stored by unstall.fleet.store; the history keeps the
+        # failures of every command, so that they join the same error groups.
+        failure = failure_of(event, self.command, now=now)
+        if failure is not None:
+            self._errors.add(self.run_id, failure)
 
     def flush(self) -> None:
         """Write everything buffered in one transaction."""
