@@ -33,6 +33,9 @@ ENV_PREFIX = "UNSTALL_"
 _NOT_SETTINGS = frozenset({"UNSTALL_HOME", "UNSTALL_DEBUG", "UNSTALL_TOKEN"})
 
 
+_OFF = frozenset({"off", "none", "false", "no"})
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -186,6 +189,14 @@ class AlertSettings(_Frozen):
     )
     cooldown: float = Field(3600.0, ge=0, description="seconds before the same alert repeats")
     timeout: float = Field(10.0, gt=0, description="seconds one webhook delivery may take")
+
+    @field_validator("failure_rate", "fleet_failure_percent", mode="before")
+    @classmethod
+    def _off(cls, value: Any) -> Any:
+        # TOML has no null: `failure_rate = false` or "off" turns a threshold off.
+        if value is False or (isinstance(value, str) and value.strip().lower() in _OFF):
+            return None
+        return value
 
 
 class Settings(_Frozen):

@@ -156,3 +156,23 @@ def test_settings_are_frozen(home: Path, project: Path) -> None:
         settings.concurrency = 3  # type: ignore[misc]
     with pytest.raises(pydantic.ValidationError):
         settings.timeouts.connect = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("value", [False, "off", "none", "OFF"])
+def test_alert_thresholds_can_be_turned_off_from_toml(tmp_path: Path, value: object) -> None:
+    rendered = "false" if value is False else f'"{value}"'
+    (tmp_path / "unstall.toml").write_text(
+        f"[alerts]\nfailure_rate = {rendered}\nfleet_failure_percent = {rendered}\n"
+    )
+    settings = load_settings(env={"UNSTALL_HOME": str(tmp_path)}, cwd=tmp_path)
+    assert settings.alerts.failure_rate is None
+    assert settings.alerts.fleet_failure_percent is None
+
+
+def test_alert_webhook_urls_are_secret_in_settings(tmp_path: Path) -> None:
+    (tmp_path / "unstall.toml").write_text(
+        '[[alerts.targets]]\nkind = "slack"\nurl = "http://127.0.0.1:9/hook?key=SECRET"\n'
+    )
+    settings = load_settings(env={"UNSTALL_HOME": str(tmp_path)}, cwd=tmp_path)
+    assert "SECRET" not in repr(settings)
+    assert settings.alerts.targets[0].url.get_secret_value().endswith("key=SECRET")
