@@ -14,13 +14,26 @@ from urllib.parse import urlsplit
 import typer
 from rich.console import Console
 
-from unstall.cli.common import VersionOption, handle_errors, run_async, settings_from
+from unstall.cli.common import (
+    RunRecorder,
+    VersionOption,
+    handle_errors,
+    run_async,
+    settings_from,
+)
+from unstall.cli.observers import (
+    MetricsTextfileOption,
+    OtlpEndpointOption,
+    PushgatewayOption,
+    RunObservers,
+)
 from unstall.doctor.checks import CheckContext, default_context, run_checks
 from unstall.doctor.model import Check, SourceReport, Verdict, report_json
 from unstall.doctor.probe import ProbeOptions, probe_sources
 from unstall.doctor.render import print_report
 from unstall.doctor.sources import given_sources, machine_sources
-from unstall.errors import UsageError
+from unstall.errors import UnstallError, UsageError
+from unstall.events import DoctorVerdict, EventBus
 from unstall.redact import redact
 
 _COMMAND_TIMEOUT = 20.0
@@ -92,6 +105,36 @@ async def _diagnose(
     return await checks_task, reports
 
 
+def _verdict_event(report: SourceReport) -> DoctorVerdict:
+    """One source's verdict for the bus (history, metrics), credentials removed."""
+    phases = report.phases
+    return DoctorVerdict(
+        source=redact(report.url),
+        kind=report.kind.value,
+        verdict=report.verdict.value,
+        layer=report.layer,
+        cause=report.cause,
+        message=redact(report.message),
+        dns_ms=phases.dns_ms,
+        connect_ms=phases.connect_ms,
+        tls_ms=phases.tls_ms,
+        ttfb_ms=phases.ttfb_ms,
+        transfer_ms=phases.transfer_ms,
+    )
+
+
+def _run_args(
+    source: Sequence[str], proxy: str | None, dns_server: str | None, timeout: float, samples: int
+) -> list[str]:
+    """The options of this run as history shows them (URLs redacted)."""
+    args = [arg for url in source for arg in ("--source", redact(url))]
+    if proxy:
+        args += ["--proxy", redact(proxy)]
+    if dns_server:
+        args += ["--dns-server", dns_server]
+    return [*args, "--timeout", f"{timeout:g}", "--samples", str(samples)]
+
+
 @handle_errors
 def doctor_command(
     source: Annotated[
@@ -135,6 +178,9 @@ def doctor_command(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON document instead of tables.")
     ] = False,
+    metrics_textfile: MetricsTextfileOption = None,
+    pushgateway: PushgatewayOption = None,
+    otlp_endpoint: OtlpEndpointOption = None,
     version: Annotated[bool, VersionOption] = False,
 ) -> None:
     """Diagnose the environment and the network, layer by layer, and say how to fix it.
@@ -143,22 +189,47 @@ def doctor_command(
     under --timeout. Exit status: 0 when no source fails, 1 when one does, 2 on usage
     errors.
     """
+    settings = settings_from({})
     options = ProbeOptions(
         timeout=timeout,
         samples=samples,
         proxy=_check_proxy(proxy) if proxy else None,
         dns_server=parse_dns_server(dns_server) if dns_server else None,
         environ=dict(os.environ),
-        min_throughput=int(settings_from({}).timeouts.min_throughput),
+        min_throughput=int(settings.timeouts.min_throughput),
     )
     context = default_context(Path.cwd())
-    checks, reports = run_async(_diagnose(context, source or [], options))
-    if as_json:
-        typer.echo(json.dumps(report_json(checks, reports), indent=2))
-    else:
-        print_report(Console(highlight=False, soft_wrap=True), reports, checks)
-    failed = any(r.verdict is Verdict.FAIL for r in reports)
-    raise typer.Exit(1 if failed else 0)
+    bus = EventBus()
+    recorder = RunRecorder(
+        settings, bus, "doctor", _run_args(source or [], proxy, dns_server, timeout, samples)
+    )
+    try:
+        observers = RunObservers(
+            bus,
+            settings,
+            command="doctor",
+            metrics_textfile=metrics_textfile,
+            pushgateway=pushgateway,
+            otlp_endpoint=otlp_endpoint,
+        )
+    except UnstallError as error:
+        recorder.finish(error.exit_code)
+        raise
+    code = 1
+    try:
+        checks, reports = run_async(_diagnose(context, source or [], options))
+        for report in reports:
+            bus.publish(_verdict_event(report))
+        code = 1 if any(r.verdict is Verdict.FAIL for r in reports) else 0
+        if as_json:
+            typer.echo(json.dumps(report_json(checks, reports), indent=2))
+        else:
+            print_report(Console(highlight=False, soft_wrap=True), reports, checks)
+    finally:
+        # After the report is shown: a slow Pushgateway or webhook delays only the exit.
+        recorder.finish(code)
+        observers.finish(code, run_id=recorder.run_id)
+    raise typer.Exit(code)
 
 
 __all__ = ["doctor_command", "parse_dns_server"]

@@ -19,9 +19,16 @@ from unstall.cli.common import (
     run_async,
     settings_from,
 )
+from unstall.cli.observers import (
+    MetricsTextfileOption,
+    OtlpEndpointOption,
+    PushgatewayOption,
+    RunObservers,
+)
 from unstall.cli.progress import Progress, live_progress
 from unstall.config import Settings
 from unstall.doctor.classify import classify_go_output
+from unstall.errors import UnstallError
 from unstall.events import EventBus
 from unstall.goproxy.engine import ProxyEngine
 from unstall.goproxy.hashes import load_gosum
@@ -115,6 +122,9 @@ def go_command(
         list[str] | None,
         typer.Option("--mirror", help="Extra upstream proxy URL after GOPROXY's (repeatable)."),
     ] = None,
+    metrics_textfile: MetricsTextfileOption = None,
+    pushgateway: PushgatewayOption = None,
+    otlp_endpoint: OtlpEndpointOption = None,
     version: Annotated[bool, VersionOption] = False,
 ) -> None:
     """Run go with module downloads going through a resilient local proxy.
@@ -147,6 +157,18 @@ def go_command(
     summary = RunSummary()
     bus.subscribe(summary)
     recorder = RunRecorder(settings, bus, "go", args)
+    try:
+        observers = RunObservers(
+            bus,
+            settings,
+            command="go",
+            metrics_textfile=metrics_textfile,
+            pushgateway=pushgateway,
+            otlp_endpoint=otlp_endpoint,
+        )
+    except UnstallError as error:
+        recorder.finish(error.exit_code)
+        raise
     progress = live_progress(summary, bus, quiet=quiet)
     tail = _stderr_tail(quiet)
     exit_code = 1
@@ -157,6 +179,7 @@ def go_command(
             )
     finally:
         recorder.finish(exit_code)
+        observers.finish(exit_code, run_id=recorder.run_id)
         if report_json is not None:
             summary.write_json(report_json, run_id=recorder.run_id, exit_code=exit_code)
     # go probes path prefixes and alternatives it does not need; failures matter only

@@ -19,6 +19,12 @@ from unstall.cli.common import (
     run_async,
     settings_from,
 )
+from unstall.cli.observers import (
+    MetricsTextfileOption,
+    OtlpEndpointOption,
+    PushgatewayOption,
+    RunObservers,
+)
 from unstall.cli.progress import live_progress
 from unstall.config import Settings
 from unstall.errors import GoSumError, ToolchainError, UnstallError, UsageError
@@ -156,6 +162,9 @@ def prefetch_command(
         Path | None,
         typer.Option("--report-json", help="Write a per-artifact JSON summary to this file."),
     ] = None,
+    metrics_textfile: MetricsTextfileOption = None,
+    pushgateway: PushgatewayOption = None,
+    otlp_endpoint: OtlpEndpointOption = None,
     version: Annotated[bool, VersionOption] = False,
 ) -> None:
     """Fetch every module version go.sum lists, verified, in parallel.
@@ -198,6 +207,18 @@ def prefetch_command(
     summary = RunSummary()
     bus.subscribe(summary)
     recorder = RunRecorder(settings, bus, "prefetch", [str(go_sum)])
+    try:
+        observers = RunObservers(
+            bus,
+            settings,
+            command="prefetch",
+            metrics_textfile=metrics_textfile,
+            pushgateway=pushgateway,
+            otlp_endpoint=otlp_endpoint,
+        )
+    except UnstallError as error:
+        recorder.finish(error.exit_code)
+        raise
     progress = live_progress(summary, bus, quiet=quiet)
     exit_code = 1
     try:
@@ -217,6 +238,7 @@ def prefetch_command(
         exit_code = 1 if errors or problems else 0
     finally:
         recorder.finish(exit_code)
+        observers.finish(exit_code, run_id=recorder.run_id)
         if scratch is not None:
             scratch.cleanup()
         if report_json is not None:

@@ -11,7 +11,10 @@ from unstall.events import (
     AttemptStarted,
     BreakerChanged,
     CacheEvicted,
+    DoctorVerdict,
     EventBus,
+    FleetHostChanged,
+    FleetRunStarted,
     HedgeStarted,
     IntegrityViolation,
     PhaseTimings,
@@ -19,6 +22,7 @@ from unstall.events import (
     RunFinished,
     RunStarted,
 )
+from unstall.fleet.states import HostState
 from unstall.observe.metrics import Metrics
 
 UP1 = "https://mirror-a.example.test"
@@ -233,3 +237,93 @@ def test_no_created_series_are_exported(metrics: Metrics) -> None:
     text = generate_latest(metrics.registry).decode()
     assert "unstall_http_requests_total{" in text
     assert "_created" not in text
+
+
+def _verdict(source: str, verdict: str, **phases: float | None) -> DoctorVerdict:
+    return DoctorVerdict(
+        source=source,
+        kind="goproxy",
+        verdict=verdict,
+        layer="none" if verdict != "fail" else "tcp",
+        cause="ok" if verdict != "fail" else "tcp-refused",
+        message="",
+        **phases,  # type: ignore[arg-type]
+    )
+
+
+def test_doctor_verdicts_say_which_sources_are_up_and_how_long_each_phase_took(
+    metrics: Metrics,
+) -> None:
+    metrics(_verdict(UP1, "ok", dns_ms=12.0, connect_ms=30.0, tls_ms=45.0, ttfb_ms=250.0))
+    metrics(_verdict(UP2, "slow", connect_ms=900.0, transfer_ms=4000.0))
+    metrics(_verdict("http://127.0.0.1:9/", "fail", connect_ms=None))
+    up = "unstall_doctor_source_up"
+    assert _value(metrics, up, source=UP1, kind="goproxy") == 1.0
+    assert _value(metrics, up, source=UP2, kind="goproxy") == 1.0  # slow still answers
+    assert _value(metrics, up, source="http://127.0.0.1:9/", kind="goproxy") == 0.0
+    phase = "unstall_doctor_phase_seconds"
+    assert _value(metrics, phase, source=UP1, phase="dns") == pytest.approx(0.012)
+    assert _value(metrics, phase, source=UP1, phase="ttfb") == pytest.approx(0.25)
+    assert _value(metrics, phase, source=UP1, phase="transfer") is None  # not reached
+    assert _value(metrics, phase, source=UP2, phase="transfer") == pytest.approx(4.0)
+    assert _value(metrics, phase, source="http://127.0.0.1:9/", phase="connect") is None
+
+
+def _host(host: str, state: str, duration: float | None = None) -> FleetHostChanged:
+    return FleetHostChanged("fleet-1", host, state, attempt=1, duration_s=duration)
+
+
+def test_fleet_hosts_move_between_states_and_final_attempts_are_timed(metrics: Metrics) -> None:
+    def hosts(state: str) -> float | None:
+        return _value(metrics, "unstall_fleet_hosts", state=state)
+
+    metrics(FleetRunStarted("fleet-1", "go mod download", hosts=3))
+    assert all(hosts(state.value) == 0.0 for state in HostState)
+    for name in ("web-1", "web-2", "db-1"):
+        metrics(_host(name, "pending"))
+    assert hosts("pending") == 3.0
+    metrics(_host("web-1", "connecting"))
+    metrics(_host("web-1", "running"))
+    metrics(_host("web-2", "connecting"))
+    assert (hosts("pending"), hosts("connecting"), hosts("running")) == (1.0, 1.0, 1.0)
+    metrics(_host("web-1", "ok", duration=42.0))
+    metrics(_host("web-2", "unreachable", duration=3.0))
+    metrics(_host("web-2", "retrying"))
+    metrics(_host("web-2", "connecting"))
+    metrics(_host("web-2", "unreachable", duration=3.5))
+    assert hosts("ok") == 1.0
+    assert hosts("unreachable") == 1.0
+    assert hosts("running") == 0.0
+    assert hosts("retrying") == 0.0
+    assert hosts("pending") == 1.0  # db-1 never started
+    duration = "unstall_fleet_host_duration_seconds"
+    assert _value(metrics, f"{duration}_count", state="unreachable") == 2.0
+    assert _value(metrics, f"{duration}_sum", state="unreachable") == pytest.approx(6.5)
+    assert _value(metrics, f"{duration}_bucket", state="ok", le="60.0") == 1.0
+    assert _value(metrics, f"{duration}_bucket", state="ok", le="30.0") == 0.0
+    assert _value(metrics, f"{duration}_count", state="running") is None
+
+
+def test_the_same_host_in_two_fleet_runs_is_two_hosts(metrics: Metrics) -> None:
+    metrics(FleetHostChanged("fleet-1", "web-1", "ok", attempt=1, duration_s=1.0))
+    metrics(FleetHostChanged("fleet-2", "web-1", "pending", attempt=0))
+    assert _value(metrics, "unstall_fleet_hosts", state="ok") == 1.0
+    assert _value(metrics, "unstall_fleet_hosts", state="pending") == 1.0
+
+
+def test_a_run_records_duration_exit_code_and_the_time_of_its_success(metrics: Metrics) -> None:
+    metrics.observe_run("go", 0, 12.5, ended_at=1_700_000_000.0)
+    assert _value(metrics, "unstall_run_duration_seconds", command="go") == 12.5
+    assert _value(metrics, "unstall_run_exit_code", command="go") == 0.0
+    last = "unstall_run_last_success_timestamp_seconds"
+    assert _value(metrics, last, command="go") == 1_700_000_000.0
+    metrics.observe_run("doctor", 1, 3.0, ended_at=1_700_000_100.0)
+    assert _value(metrics, "unstall_run_exit_code", command="doctor") == 1.0
+    assert _value(metrics, last, command="doctor") is None  # never succeeded
+
+
+def test_a_failed_run_keeps_the_last_success_it_is_given(metrics: Metrics) -> None:
+    metrics.observe_run("go", 2, 1.0, ended_at=1_700_000_500.0, last_success=1_700_000_000.0)
+    last = "unstall_run_last_success_timestamp_seconds"
+    assert _value(metrics, last, command="go") == 1_700_000_000.0
+    assert _value(metrics, "unstall_run_exit_code", command="go") == 2.0
