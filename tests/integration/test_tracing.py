@@ -645,11 +645,14 @@ def test_the_command_given_when_attaching_tags_events_without_a_run_start(
     # The CLI attaches tracing after the run's RunStarted went out.
     bus = EventBus()
     environ = {"UNSTALL_SENTRY_DSN": f"http://publickey@127.0.0.1:{receiver.port}/42"}
-    close = attach_tracing(bus, otlp_endpoint=None, environ=environ, command="doctor")
+    close = attach_tracing(
+        bus, otlp_endpoint=None, environ=environ, command="doctor", run_id="run-7"
+    )
     bus.publish(DoctorVerdict(MIRROR_B, "go", "fail", "dns", "dns-nxdomain", "no such host"))
     _close_in_time(close)
 
     (event,) = _envelope_events(receiver)
     assert event["tags"]["command"] == "doctor"
+    assert event["extra"]["run_id"] == "run-7"
     assert event["tags"]["upstream"] == MIRROR_B
     assert event["message"] == "no such host"

@@ -208,6 +208,7 @@ def doctor_command(
             bus,
             settings,
             command="doctor",
+            run_id=recorder.run_id,
             metrics_textfile=metrics_textfile,
             pushgateway=pushgateway,
             otlp_endpoint=otlp_endpoint,

@@ -162,6 +162,7 @@ def go_command(
             bus,
             settings,
             command="go",
+            run_id=recorder.run_id,
             metrics_textfile=metrics_textfile,
             pushgateway=pushgateway,
             otlp_endpoint=otlp_endpoint,

@@ -73,6 +73,7 @@ class RunObservers:
         settings: Settings,
         *,
         command: str,
+        run_id: str = "",
         metrics_textfile: Path | None,
         pushgateway: str | None,
         otlp_endpoint: str | None,
@@ -96,7 +97,10 @@ class RunObservers:
         if metrics_textfile is not None or pushgateway is not None:
             self.metrics = Metrics()
             self._unsubscribe = bus.subscribe(self.metrics)
-        self._close_tracing = attach_tracing(bus, otlp_endpoint=otlp_endpoint, environ=environ)
+        # Attached after RunStarted went out: the sinks are told the command and run.
+        self._close_tracing = attach_tracing(
+            bus, otlp_endpoint=otlp_endpoint, environ=environ, command=command, run_id=run_id
+        )
 
     def finish(self, exit_code: int, *, run_id: str, fleet_run_id: str | None = None) -> None:
         """Record the run's end in the metrics, export them, close tracing, send alerts.

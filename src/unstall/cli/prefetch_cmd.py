@@ -212,6 +212,7 @@ def prefetch_command(
             bus,
             settings,
             command="prefetch",
+            run_id=recorder.run_id,
             metrics_textfile=metrics_textfile,
             pushgateway=pushgateway,
             otlp_endpoint=otlp_endpoint,

@@ -50,6 +50,7 @@ def attach_tracing(
     otlp_endpoint: str | None,
     environ: Mapping[str, str],
     command: str = "",
+    run_id: str = "",
     importer: Importer = importlib.import_module,
 ) -> Callable[[], None]:
     """Subscribe the Sentry and OTLP sinks that are configured; return their closer.
@@ -58,8 +59,8 @@ def attach_tracing(
     shuts them down; it is a no-op when neither is configured. Raises ConfigError when
     a sink is asked for but its extra is missing (``pip install 'unstall[sentry]'`` /
     ``'unstall[otel]'``) or its DSN or endpoint is unusable; nothing stays subscribed
-    then. ``command`` tags Sentry events when the sinks are attached after RunStarted
-    was published; ``importer`` stands in for :func:`importlib.import_module` (tests).
+    then. ``command`` and ``run_id`` tag Sentry events when the sinks are attached after
+    RunStarted was published; ``importer`` stands in for :func:`importlib.import_module` (tests).
     """
     dsn = environ.get(SENTRY_DSN_VARIABLE, "").strip()
     endpoint = (otlp_endpoint or "").strip()
@@ -82,7 +83,7 @@ def attach_tracing(
         if dsn:
             from unstall.observe.sentry_sink import SentrySink
 
-            sentry = SentrySink(dsn, command=command, sdk=importer("sentry_sdk"))
+            sentry = SentrySink(dsn, command=command, run_id=run_id, sdk=importer("sentry_sdk"))
             closers.append(sentry.close)
             closers.append(bus.subscribe(sentry))
     except BaseException:  # e.g. ConfigError for a bad DSN: undo what was attached
