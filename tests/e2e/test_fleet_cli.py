@@ -9,10 +9,12 @@ their arguments).
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
 import re
+import sqlite3
 import struct
 import subprocess
 import termios
@@ -206,6 +208,34 @@ def test_max_fail_percent_stops_starting_hosts(fleet: SshdFleet, tmp_path: Path)
     as_json = user.unstall(*args, "--json", "--", user.command)
     assert as_json.returncode == 1
     assert [h["host"] for h in json.loads(as_json.stdout)["hosts"]] == [entry(hosts[0])]
+
+
+def test_a_run_joins_the_history_error_groups_and_writes_its_metrics(
+    fleet: SshdFleet, tmp_path: Path
+) -> None:
+    user = User(tmp_path, fleet)
+    alpha, beta = by_name(fleet, "alpha"), by_name(fleet, "beta")
+    user.allow(beta)
+    textfile = tmp_path / "metrics" / "fleet.prom"
+    listed = f"{entry(alpha)},{entry(beta)}"
+    result = user.unstall(
+        "fleet", "run", "-H", listed, "--metrics-textfile", str(textfile), "--", user.command
+    )
+    assert result.returncode == 1, result.stderr
+
+    metrics = textfile.read_text()
+    assert 'unstall_fleet_hosts{command="fleet",state="ok"} 1.0' in metrics
+    assert 'unstall_fleet_hosts{command="fleet",state="failed"} 1.0' in metrics
+    assert 'unstall_run_exit_code{command="fleet"} 1.0' in metrics
+
+    database = Path(user.env["UNSTALL_HOME"]) / "history.sqlite3"
+    with contextlib.closing(sqlite3.connect(database)) as db:
+        runs = db.execute("SELECT command, exit_code FROM runs").fetchall()
+        groups = db.execute("SELECT pattern, count FROM error_groups").fetchall()
+        touched = db.execute("SELECT command, host FROM error_events").fetchall()
+    assert runs == [("fleet", 1)]
+    assert groups == [("E: Unable to locate package foo", 1)]
+    assert touched == [("fleet", entry(alpha))]
 
 
 # -- bad input -----------------------------------------------------------------------------

@@ -25,14 +25,14 @@ from unstall.cli.observers import (
     MetricsTextfileOption,
     OtlpEndpointOption,
     PushgatewayOption,
-    RunObservers,
+    observe_run,
 )
 from unstall.doctor.checks import CheckContext, default_context, run_checks
 from unstall.doctor.model import Check, SourceReport, Verdict, report_json
 from unstall.doctor.probe import ProbeOptions, probe_sources
 from unstall.doctor.render import print_report
 from unstall.doctor.sources import given_sources, machine_sources
-from unstall.errors import UnstallError, UsageError
+from unstall.errors import UsageError
 from unstall.events import DoctorVerdict, EventBus
 from unstall.redact import redact
 
@@ -203,19 +203,15 @@ def doctor_command(
     recorder = RunRecorder(
         settings, bus, "doctor", _run_args(source or [], proxy, dns_server, timeout, samples)
     )
-    try:
-        observers = RunObservers(
-            bus,
-            settings,
-            command="doctor",
-            run_id=recorder.run_id,
-            metrics_textfile=metrics_textfile,
-            pushgateway=pushgateway,
-            otlp_endpoint=otlp_endpoint,
-        )
-    except UnstallError as error:
-        recorder.finish(error.exit_code)
-        raise
+    observers = observe_run(
+        bus,
+        settings,
+        recorder,
+        command="doctor",
+        metrics_textfile=metrics_textfile,
+        pushgateway=pushgateway,
+        otlp_endpoint=otlp_endpoint,
+    )
     code = 1
     try:
         checks, reports = run_async(_diagnose(context, source or [], options))

@@ -7,14 +7,14 @@ failed, 4 the only failures are unreachable or timed-out hosts, 2 usage errors.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Coroutine
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from unstall.cli.common import VersionOption, err_console, handle_errors, run_async, settings_from
-from unstall.cli.fleet_live import REFRESH_SECONDS, FleetLive
+from unstall.cli.common import (
+    VersionOption,
+    handle_errors,
+)
 from unstall.cli.fleet_options import (
     AcceptNewOption,
     CommandTimeoutOption,
@@ -32,15 +32,17 @@ from unstall.cli.fleet_options import (
     RunArgument,
     run_options,
 )
-from unstall.cli.fleet_output import print_status, print_summary
+from unstall.cli.fleet_output import print_status
+from unstall.cli.fleet_run import ObserveValues, execute, open_store, select
+from unstall.cli.observers import (
+    MetricsTextfileOption,
+    OtlpEndpointOption,
+    PushgatewayOption,
+)
 from unstall.errors import UsageError
-from unstall.events import EventBus
 from unstall.fleet import go_command as fleet_go
-from unstall.fleet.inventory import Host, hosts_from_list, load_inventory, select_hosts
-from unstall.fleet.report import exit_code, json_document, junit_xml
+from unstall.fleet.report import json_document
 from unstall.fleet.runner import resume_fleet, retry_fleet, run_fleet
-from unstall.fleet.store import FleetRun, FleetStore
-from unstall.periodic import every
 
 fleet_app = typer.Typer(
     name="fleet",
@@ -52,68 +54,6 @@ fleet_app = typer.Typer(
 @fleet_app.callback()
 def fleet_group(version: Annotated[bool, VersionOption] = False) -> None:
     """Run one command on many hosts over SSH; status, retry and resume stored runs."""
-
-
-def _open_store() -> FleetStore:
-    return FleetStore(settings_from({}).history_path)
-
-
-def _select(inventory: str | None, host_list: str | None, limit: str | None) -> list[Host]:
-    if inventory and host_list:
-        raise UsageError("pass either -i or -H, not both", fix="Choose one source of hosts.")
-    if inventory:
-        return load_inventory(inventory, limit=limit)
-    if host_list:
-        return select_hosts(hosts_from_list(host_list), limit)
-    raise UsageError(
-        "no hosts given",
-        fix="Pass an inventory with -i INVENTORY or hosts with -H host1,user@host2:2222.",
-    )
-
-
-def _execute(
-    work: Callable[[EventBus, FleetStore], Coroutine[Any, Any, FleetRun]],
-    *,
-    as_json: bool,
-    junit: Path | None,
-) -> None:
-    """Run ``work`` with a fresh bus and store, print the result, exit with its code.
-
-    A ``fleet go`` run (also when retried or resumed) has the go markers taken out of its
-    output and reports which tool each host used.
-    """
-    bus = EventBus()
-    live: FleetLive | None = None
-    if not as_json and err_console.is_terminal:
-        # Whether a retried or resumed run is a go run is known only later; a marker line
-        # is never worth showing.
-        live = FleetLive(err_console, tail_filter=fleet_go.strip_marker)
-        bus.subscribe(live.board)
-    store = _open_store()
-    try:
-        run = run_async(_with_live(live, work(bus, store)))
-    finally:
-        store.close()
-    go = fleet_go.is_go_script(run.command)
-    shown = fleet_go.without_markers(run) if go else run
-    if junit is not None:
-        junit.write_text(junit_xml(shown), encoding="utf-8")
-    if as_json:
-        document = json_document(shown)
-        if go:
-            document["tools"] = fleet_go.tools_document(run)
-        typer.echo(json.dumps(document, ensure_ascii=False))
-    else:
-        print_summary(shown, fleet_go.tools_summary(run) if go else None)
-    raise typer.Exit(exit_code(run))
-
-
-async def _with_live(live: FleetLive | None, work: Coroutine[Any, Any, FleetRun]) -> FleetRun:
-    if live is None:
-        return await work
-    with live:
-        async with every(REFRESH_SECONDS, live.tick):
-            return await work
 
 
 @fleet_app.command(
@@ -140,10 +80,13 @@ def run_command(
     accept_new: AcceptNewOption = False,
     as_json: JsonOption = False,
     junit: JunitOption = None,
+    metrics_textfile: MetricsTextfileOption = None,
+    pushgateway: PushgatewayOption = None,
+    otlp_endpoint: OtlpEndpointOption = None,
     version: Annotated[bool, VersionOption] = False,
 ) -> None:
     """Run COMMAND on every selected host: unstall fleet run -H a,b -- apt-get install -y foo."""
-    hosts = _select(inventory, host_list, limit)
+    hosts = select(inventory, host_list, limit)
     if not command:
         raise UsageError("no command given", fix="Put the command after --: ... -- uptime")
     options = run_options(
@@ -152,10 +95,12 @@ def run_command(
     )  # fmt: skip
     # Joined with spaces like ssh does: the remote shell parses the command.
     text = " ".join(command)
-    _execute(
+    execute(
         lambda bus, store: run_fleet(hosts, text, options, bus=bus, store=store),
+        args=["run", *command],
         as_json=as_json,
         junit=junit,
+        observe=ObserveValues(metrics_textfile, pushgateway, otlp_endpoint),
     )
 
 
@@ -187,10 +132,13 @@ def go_command(
     accept_new: AcceptNewOption = False,
     as_json: JsonOption = False,
     junit: JunitOption = None,
+    metrics_textfile: MetricsTextfileOption = None,
+    pushgateway: PushgatewayOption = None,
+    otlp_endpoint: OtlpEndpointOption = None,
     version: Annotated[bool, VersionOption] = False,
 ) -> None:
     """Run `unstall go GOARGS` where unstall is installed, else `go GOARGS`, on every host."""
-    hosts = _select(inventory, host_list, limit)
+    hosts = select(inventory, host_list, limit)
     if not goargs:
         raise UsageError(
             "no go arguments given",
@@ -201,10 +149,12 @@ def go_command(
         max_fail_percent, known_hosts, accept_new,
     )  # fmt: skip
     script = fleet_go.remote_command(goargs, chdir)
-    _execute(
+    execute(
         lambda bus, store: run_fleet(hosts, script, options, bus=bus, store=store),
+        args=["go", *goargs],
         as_json=as_json,
         junit=junit,
+        observe=ObserveValues(metrics_textfile, pushgateway, otlp_endpoint),
     )
 
 
@@ -214,13 +164,18 @@ def retry_command(
     run_id: RunArgument,
     as_json: JsonOption = False,
     junit: JunitOption = None,
+    metrics_textfile: MetricsTextfileOption = None,
+    pushgateway: PushgatewayOption = None,
+    otlp_endpoint: OtlpEndpointOption = None,
     version: Annotated[bool, VersionOption] = False,
 ) -> None:
     """Rerun, as a new run, only the hosts of RUN that did not succeed."""
-    _execute(
+    execute(
         lambda bus, store: retry_fleet(run_id, bus=bus, store=store),
+        args=["retry", run_id],
         as_json=as_json,
         junit=junit,
+        observe=ObserveValues(metrics_textfile, pushgateway, otlp_endpoint),
     )
 
 
@@ -230,13 +185,18 @@ def resume_command(
     run_id: RunArgument,
     as_json: JsonOption = False,
     junit: JunitOption = None,
+    metrics_textfile: MetricsTextfileOption = None,
+    pushgateway: PushgatewayOption = None,
+    otlp_endpoint: OtlpEndpointOption = None,
     version: Annotated[bool, VersionOption] = False,
 ) -> None:
     """Continue RUN's unfinished hosts (after the controller died); ok hosts never rerun."""
-    _execute(
+    execute(
         lambda bus, store: resume_fleet(run_id, bus=bus, store=store),
+        args=["resume", run_id],
         as_json=as_json,
         junit=junit,
+        observe=ObserveValues(metrics_textfile, pushgateway, otlp_endpoint),
     )
 
 
@@ -250,7 +210,7 @@ def status_command(
     version: Annotated[bool, VersionOption] = False,
 ) -> None:
     """Show every host of RUN (default: the latest run) and its state."""
-    store = _open_store()
+    store = open_store()
     try:
         chosen = run_id or store.latest_run()
         if chosen is None:

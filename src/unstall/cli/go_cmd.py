@@ -23,12 +23,11 @@ from unstall.cli.observers import (
     MetricsTextfileOption,
     OtlpEndpointOption,
     PushgatewayOption,
-    RunObservers,
+    observe_run,
 )
 from unstall.cli.progress import Progress, live_progress
 from unstall.config import Settings
 from unstall.doctor.classify import classify_go_output
-from unstall.errors import UnstallError
 from unstall.events import EventBus
 from unstall.goproxy.engine import ProxyEngine
 from unstall.goproxy.hashes import load_gosum
@@ -157,19 +156,15 @@ def go_command(
     summary = RunSummary()
     bus.subscribe(summary)
     recorder = RunRecorder(settings, bus, "go", args)
-    try:
-        observers = RunObservers(
-            bus,
-            settings,
-            command="go",
-            run_id=recorder.run_id,
-            metrics_textfile=metrics_textfile,
-            pushgateway=pushgateway,
-            otlp_endpoint=otlp_endpoint,
-        )
-    except UnstallError as error:
-        recorder.finish(error.exit_code)
-        raise
+    observers = observe_run(
+        bus,
+        settings,
+        recorder,
+        command="go",
+        metrics_textfile=metrics_textfile,
+        pushgateway=pushgateway,
+        otlp_endpoint=otlp_endpoint,
+    )
     progress = live_progress(summary, bus, quiet=quiet)
     tail = _stderr_tail(quiet)
     exit_code = 1

@@ -16,7 +16,7 @@ from typing import Annotated, Final
 
 import typer
 
-from unstall.cli.common import err_console
+from unstall.cli.common import RunRecorder, err_console
 from unstall.config import Settings
 from unstall.errors import UnstallError
 from unstall.events import EventBus
@@ -172,9 +172,37 @@ class RunObservers:
                 _say("alerts", f"delivery to {delivery.target} failed: {delivery.error or '?'}")
 
 
+def observe_run(
+    bus: EventBus,
+    settings: Settings,
+    recorder: RunRecorder,
+    *,
+    command: str,
+    metrics_textfile: Path | None,
+    pushgateway: str | None,
+    otlp_endpoint: str | None,
+) -> RunObservers:
+    """The observers of the run ``recorder`` records; when they cannot start (a missing
+    extra, a bad endpoint) the run is recorded as ended with that error's exit code."""
+    try:
+        return RunObservers(
+            bus,
+            settings,
+            command=command,
+            run_id=recorder.run_id,
+            metrics_textfile=metrics_textfile,
+            pushgateway=pushgateway,
+            otlp_endpoint=otlp_endpoint,
+        )
+    except UnstallError as error:
+        recorder.finish(error.exit_code)
+        raise
+
+
 __all__ = [
     "MetricsTextfileOption",
     "OtlpEndpointOption",
     "PushgatewayOption",
     "RunObservers",
+    "observe_run",
 ]

@@ -23,7 +23,7 @@ from unstall.cli.observers import (
     MetricsTextfileOption,
     OtlpEndpointOption,
     PushgatewayOption,
-    RunObservers,
+    observe_run,
 )
 from unstall.cli.progress import live_progress
 from unstall.config import Settings
@@ -207,19 +207,15 @@ def prefetch_command(
     summary = RunSummary()
     bus.subscribe(summary)
     recorder = RunRecorder(settings, bus, "prefetch", [str(go_sum)])
-    try:
-        observers = RunObservers(
-            bus,
-            settings,
-            command="prefetch",
-            run_id=recorder.run_id,
-            metrics_textfile=metrics_textfile,
-            pushgateway=pushgateway,
-            otlp_endpoint=otlp_endpoint,
-        )
-    except UnstallError as error:
-        recorder.finish(error.exit_code)
-        raise
+    observers = observe_run(
+        bus,
+        settings,
+        recorder,
+        command="prefetch",
+        metrics_textfile=metrics_textfile,
+        pushgateway=pushgateway,
+        otlp_endpoint=otlp_endpoint,
+    )
     progress = live_progress(summary, bus, quiet=quiet)
     exit_code = 1
     try:
