@@ -11,6 +11,8 @@ Third-party exceptions are translated into this tree at exactly one boundary
     ├── InputError                      400: malformed module path, version, go.sum line
     │   └── GoSumError
     ├── ToolchainError                  go missing, `go env` failed
+    ├── MetricsExportError              textfile not writable, Pushgateway refused
+    ├── FixFailed (check/fix.py)        a rule's fix does not parse or format
     └── FetchError                      one attempt at one upstream failed
         ├── TransientError              worth retrying (same upstream or the next one)
         │   ├── PhaseTimeout            connect / tls / first byte / stall / total
@@ -95,6 +97,12 @@ class ToolchainError(UnstallError):
     """The go toolchain is missing or failed to report its environment."""
 
     default_cause = "go-env-error"
+
+
+class MetricsExportError(UnstallError):
+    """The metrics could not be written to the textfile or pushed to the Pushgateway."""
+
+    default_cause = "config-invalid"
 
 
 class FetchError(UnstallError):
@@ -262,6 +270,7 @@ __all__ = [
     "GoSumError",
     "InputError",
     "IntegrityError",
+    "MetricsExportError",
     "NotFound",
     "PhaseTimeout",
     "SlowTransfer",

@@ -23,7 +23,7 @@ from prometheus_client import push_to_gateway, write_to_textfile
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
-from unstall.errors import UnstallError
+from unstall.errors import MetricsExportError
 from unstall.observe.metrics import Metrics
 from unstall.redact import redact
 
@@ -33,12 +33,6 @@ _LOOPBACK_NAMES: Final = frozenset({"localhost", "localhost.localdomain"})
 _NOT_EXPORTED: Final = frozenset({"unstall_cache_zip_bytes"})
 
 _Send = Callable[[], None]
-
-
-class MetricsExportError(UnstallError):
-    """The metrics could not be written to the textfile or pushed to the Pushgateway."""
-
-    default_cause = "config-invalid"
 
 
 class _Exported:
@@ -226,7 +220,6 @@ def _is_loopback(host: str) -> bool:
 
 __all__ = [
     "PUSH_TIMEOUT",
-    "MetricsExportError",
     "push",
     "read_textfile_sample",
     "write_textfile",

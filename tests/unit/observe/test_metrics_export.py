@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from unstall.errors import MetricsExportError
 from unstall.events import HedgeStarted
 from unstall.observe.metrics import Metrics
 from unstall.observe.metrics_export import (
-    MetricsExportError,
     _proxies,
     push,
     read_textfile_sample,
