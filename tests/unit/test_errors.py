@@ -44,7 +44,7 @@ def _samples() -> list[UnstallError]:
         InputError("bad path"),
         GoSumError("go.sum", 3, "bad line"),
         ToolchainError("no go"),
-        MetricsExportError("cannot write /var/lib/x.prom", fix="Make the directory writable."),
+        MetricsExportError("cannot write the metrics textfile /var/lib/x.prom"),
         FetchError("failed", upstream="http://127.0.0.1:1"),
         TransientError("flaky"),
         *(PhaseTimeout(phase, 1.5) for phase in ("connect", "tls", "first_byte", "stall", "total")),
