@@ -16,14 +16,13 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Final
 
 from rich.console import Console, Group
-from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from unstall.cli.progress import LiveDisplay
 from unstall.events import Event, FleetHostChanged, FleetRunStarted
 from unstall.fleet.groups import error_line
 from unstall.fleet.states import HostState
@@ -250,7 +249,7 @@ class _View:
         return render_frame(frame, host_width=host_width)
 
 
-class FleetLive:
+class FleetLive(LiveDisplay):
     """The live table on ``console`` while a block runs; it goes away at the end.
 
     Subscribe :attr:`board` to the bus and call :meth:`tick` from the event loop every
@@ -265,30 +264,11 @@ class FleetLive:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.board = FleetBoard(tail_filter=tail_filter)
-        self._live = Live(
-            _View(self.board, console, clock),
-            console=console,
-            transient=True,
-            auto_refresh=False,
-            redirect_stderr=False,
-            redirect_stdout=False,
-        )
+        super().__init__(_View(self.board, console, clock), console)
 
     async def tick(self) -> None:
         """Redraw (elapsed times move on even when no event arrives)."""
         self._live.refresh()
-
-    def __enter__(self) -> FleetLive:
-        self._live.__enter__()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._live.__exit__(exc_type, exc, tb)
 
 
 __all__ = [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from types import TracebackType
+from typing import Any, Self
 
 from rich.console import Console
 from rich.live import Live
@@ -31,7 +32,37 @@ class _View:
         return line
 
 
-class Progress:
+class LiveDisplay:
+    """A transient rich ``Live`` redrawn only when told to, as a context manager.
+
+    Redrawing from the event loop rather than from rich's refresh thread means a view
+    is never read while the loop is changing what it shows.
+    """
+
+    def __init__(self, renderable: Any, console: Console) -> None:
+        self._live = Live(
+            renderable,
+            console=console,
+            transient=True,
+            auto_refresh=False,
+            redirect_stderr=False,
+            redirect_stdout=False,
+        )
+
+    def __enter__(self) -> Self:
+        self._live.__enter__()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._live.__exit__(exc_type, exc, tb)
+
+
+class Progress(LiveDisplay):
     """A one-line live display; go's stderr lines are printed above it.
 
     It redraws from the event loop when events arrive (at most 10 times a second),
@@ -42,14 +73,7 @@ class Progress:
     _MIN_INTERVAL = 0.1
 
     def __init__(self, summary: RunSummary, console: Console) -> None:
-        self._live = Live(
-            _View(summary),
-            console=console,
-            transient=True,
-            auto_refresh=False,
-            redirect_stderr=False,
-            redirect_stdout=False,
-        )
+        super().__init__(_View(summary), console)
         self._last = 0.0
 
     def __call__(self, _event: Event) -> None:
@@ -62,18 +86,6 @@ class Progress:
     def print_line(self, line: str) -> None:
         """Print one line of go's stderr without disturbing the display."""
         self._live.console.print(line, markup=False, highlight=False, emoji=False)
-
-    def __enter__(self) -> Progress:
-        self._live.__enter__()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._live.__exit__(exc_type, exc, tb)
 
 
 def live_progress(summary: RunSummary, bus: EventBus, *, quiet: bool) -> Progress | None:
