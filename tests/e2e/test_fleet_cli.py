@@ -10,21 +10,17 @@ their arguments).
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import re
 import sqlite3
-import struct
-import subprocess
-import termios
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.fleet_support import HANG, User, by_name, entry
-from tests.support.cli import UNSTALL, run_unstall
+from tests.support.cli import run_on_terminal, run_unstall
 from tests.support.sshd import SshdFleet, SshdHost, keygen, known_hosts_pattern, public_key_line
 
 # A fake tool: records its arguments in $HOME/NAME.args, says where it ran; the fake go
@@ -291,29 +287,9 @@ def test_no_command_exits_2(tmp_path: Path, command: str, message: str, fix: str
 
 def run_on_a_terminal(user: User, args: list[str]) -> tuple[int, str, str]:
     """Run unstall with stderr on a 120x40 pseudo-terminal; (exit code, screen, stdout)."""
-    controller, terminal = os.openpty()
-    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
-    process = subprocess.Popen(
-        [UNSTALL, *args],
-        cwd=user.work,
-        env={**user.env, "TERM": "xterm-256color"},
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=terminal,
-    )
-    os.close(terminal)
-    screen = b""
-    while True:
-        try:
-            chunk = os.read(controller, 65536)
-        except OSError:  # EIO: the terminal's last writer is gone
-            break
-        if not chunk:
-            break
-        screen += chunk
-    os.close(controller)
-    stdout, _ = process.communicate(timeout=HANG)
-    return process.returncode, screen.decode("utf-8", "replace"), stdout.decode()
+    env = {**user.env, "TERM": "xterm-256color"}
+    shown = run_on_terminal(args, cwd=user.work, env=env, timeout=HANG, size=(40, 120))
+    return shown.returncode, shown.screen, shown.stdout
 
 
 def test_live_table_on_a_terminal_then_the_summary(fleet: SshdFleet, tmp_path: Path) -> None:

@@ -277,7 +277,8 @@ def test_progress_is_drawn_on_a_terminal_and_not_otherwise(
     main = fixture_graph.write_main(tmp_path / "main")
     env = _env(go_env, upstream.url, tmp_path / "tty")
     env["COLUMNS"] = "200"
-    code, text = run_on_terminal(["go", "mod", "download"], cwd=main, env=env)
+    shown = run_on_terminal(["go", "mod", "download"], cwd=main, env=env)
+    code, text = shown.returncode, shown.screen
     assert code == 0
     assert "in flight" in text
     assert f"served by {upstream.url}" in text

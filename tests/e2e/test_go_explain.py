@@ -165,7 +165,8 @@ def test_explanation_follows_go_output_under_the_live_display(
     main = _main_module(tmp_path, module)
     env = _env(go_env, public.url, tmp_path)
     env["COLUMNS"] = "400"
-    code, text = run_on_terminal(["go", "mod", "download"], cwd=main, env=env)
+    shown = run_on_terminal(["go", "mod", "download"], cwd=main, env=env)
+    code, text = shown.returncode, shown.screen
     assert code == 1
     assert "410 Gone" in text
     assert "unstall: go failed: module-not-public (config): " in text

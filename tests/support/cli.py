@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import struct
 import subprocess
 import sys
+import termios
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -28,32 +32,49 @@ def run_unstall(
     )
 
 
+@dataclass(frozen=True)
+class TerminalRun:
+    """What a run with stderr on a pseudo-terminal showed: the terminal, and stdout."""
+
+    returncode: int
+    screen: str
+    stdout: str
+
+
 def run_on_terminal(
-    args: list[str], *, cwd: Path, env: Mapping[str, str], timeout: float = 120.0
-) -> tuple[int, str]:
-    """Run ``unstall ARGS`` with stderr on a pseudo-terminal (as a user at a TTY sees it);
-    return the exit code and everything written to the terminal."""
+    args: list[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    timeout: float = 120.0,
+    size: tuple[int, int] | None = None,
+) -> TerminalRun:
+    """Run ``unstall ARGS`` with stderr on a pseudo-terminal (as a user at a TTY sees it)
+    of ``size`` (rows, columns) when given; stdout is a pipe, read at the end."""
     controller, terminal = os.openpty()
+    if size is not None:
+        fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", *size, 0, 0))
     process = subprocess.Popen(
         [UNSTALL, *args],
         cwd=cwd,
         env=dict(env),
         stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
         stderr=terminal,
     )
     os.close(terminal)
     screen = b""
     while True:
         try:
-            chunk = os.read(controller, 4096)
+            chunk = os.read(controller, 65536)
         except OSError:  # EIO: the terminal's last writer is gone
             break
         if not chunk:
             break
         screen += chunk
     os.close(controller)
-    return process.wait(timeout=timeout), screen.decode("utf-8", "replace")
+    stdout, _ = process.communicate(timeout=timeout)
+    return TerminalRun(process.returncode, screen.decode("utf-8", "replace"), stdout.decode())
 
 
-__all__ = ["UNSTALL", "run_on_terminal", "run_unstall"]
+__all__ = ["UNSTALL", "TerminalRun", "run_on_terminal", "run_unstall"]
