@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+import time
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, ParamSpec, TypeVar
 
@@ -16,6 +17,7 @@ from unstall.config import Settings, load_settings
 from unstall.errors import UnstallError
 from unstall.events import ArtifactFinished, EventBus, RunFinished, RunStarted, new_run_id
 from unstall.observe.history import History
+from unstall.observe.retention import maybe_prune
 from unstall.redact import redact
 
 P = ParamSpec("P")
@@ -60,7 +62,12 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
 
 
 class RunRecorder:
-    """Opens the history for one run and publishes its start and end on the bus."""
+    """Opens the history for one run and publishes its start and end on the bus.
+
+    With ``[history] enabled = false`` nothing is opened or written. When the run ends
+    the history is flushed and, at most once a day, pruned to the configured retention;
+    neither ever fails the command.
+    """
 
     def __init__(
         self,
@@ -73,29 +80,42 @@ class RunRecorder:
     ) -> None:
         self.run_id = new_run_id()
         self._bus = bus
+        self._settings = settings
         self._history: History | None = None
+        if settings.history.enabled:
+            self._open(command, record_hits=record_hits)
+        bus.publish(RunStarted(self.run_id, command, tuple(args)))
+
+    def _open(self, command: str, *, record_hits: bool) -> None:
         try:
-            history = self._history = History(settings.history_path, self.run_id)
+            history = self._history = History(
+                self._settings.history_path, self.run_id, command=command
+            )
             if record_hits:
-                bus.subscribe(history)
+                self._bus.subscribe(history)
             else:
                 # A server answers thousands of cache hits a second: history keeps
                 # what touched an upstream; hits are counted in the metrics.
-                bus.subscribe(
+                self._bus.subscribe(
                     lambda e: None if isinstance(e, ArtifactFinished) and e.cached else history(e)
                 )
         except Exception as exc:  # history must never stop the work it records
             err_console.print(f"unstall: history disabled: {exc}", markup=False)
-        bus.publish(RunStarted(self.run_id, command, tuple(args)))
 
     def finish(self, exit_code: int) -> None:
-        """Record the end of the run and flush the history."""
+        """Record the end of the run, flush the history and prune it when due."""
         self._bus.publish(RunFinished(self.run_id, exit_code))
-        if self._history is not None:
-            try:
-                self._history.close()
-            except Exception as exc:
-                err_console.print(f"unstall: could not write history: {exc}", markup=False)
+        if self._history is None:
+            return
+        try:
+            self._history.close()
+        except Exception as exc:
+            err_console.print(f"unstall: could not write history: {exc}", markup=False)
+            return
+        try:
+            maybe_prune(self._settings.history_path, self._settings.history, time.time())
+        except Exception as exc:
+            err_console.print(f"unstall: history prune failed: {exc}", markup=False)
 
 
 def _print_version(value: bool) -> None:

@@ -13,6 +13,7 @@ from unstall.cli.fleet_cmd import fleet_app
 from unstall.cli.go_cmd import go_command
 from unstall.cli.mirrors_cmd import mirrors_app
 from unstall.cli.prefetch_cmd import prefetch_command
+from unstall.cli.report_cmd import report_app
 from unstall.cli.serve_cmd import serve_command
 
 app = typer.Typer(
@@ -44,6 +45,7 @@ app.command("doctor")(doctor_command)
 app.command("check")(check_command)
 app.add_typer(mirrors_app, name="mirrors")
 app.add_typer(fleet_app, name="fleet")
+app.add_typer(report_app, name="report")
 
 
 def main() -> None:

@@ -90,6 +90,21 @@ _MIGRATIONS: Final[tuple[str, ...]] = (
     );
     CREATE TABLE history_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # 4: `unstall report` over a million attempts (bench/report.py). Covering indexes, so
+    # the report reads narrow index entries instead of wide rows: per upstream and time
+    # bucket (replaces attempts_upstream_at, its prefix); the window's not-cached artifacts
+    # by duration; hedged artifacts only (partial: a few per cent of rows); what an error
+    # group touched (replaces error_events_group_at, its prefix).
+    """
+    CREATE INDEX attempts_report ON attempts(upstream, at, outcome, cause, attempt,
+        connect_s, tls_s, first_byte_s, transfer_s, total_s);
+    DROP INDEX attempts_upstream_at;
+    CREATE INDEX artifacts_slowest ON artifacts(at, duration_s) WHERE cached = 0;
+    CREATE INDEX artifacts_hedged ON artifacts(at, upstream, hedges, won_by) WHERE hedges > 0;
+    CREATE INDEX error_events_touched ON error_events(group_id, at, command, upstream, host,
+        module);
+    DROP INDEX error_events_group_at;
+    """,
 )
 
 
