@@ -20,6 +20,7 @@ run: $(STAMP)
 	cd examples/service && ../../$(BIN)/unstall go mod download
 	cd examples/service && go build -o /dev/null ./...
 	@echo "make run: examples/service dependencies downloaded and verified"
+	$(BIN)/unstall report --since 1h
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
