@@ -189,6 +189,9 @@ class AlertSettings(_Frozen):
     )
     cooldown: float = Field(3600.0, ge=0, description="seconds before the same alert repeats")
     timeout: float = Field(10.0, gt=0, description="seconds one webhook delivery may take")
+    interval: float = Field(
+        60.0, gt=0, description="unstall serve: seconds between two evaluations"
+    )
 
     @field_validator("failure_rate", "fleet_failure_percent", mode="before")
     @classmethod

@@ -102,6 +102,15 @@ class RunRecorder:
         except Exception as exc:  # history must never stop the work it records
             err_console.print(f"unstall: history disabled: {exc}", markup=False)
 
+    def flush(self) -> None:
+        """Write what the history buffered so far (a long run's readers see it)."""
+        if self._history is None:
+            return
+        try:
+            self._history.flush()
+        except Exception as exc:
+            err_console.print(f"unstall: could not write history: {exc}", markup=False)
+
     def finish(self, exit_code: int) -> None:
         """Record the end of the run, flush the history and prune it when due."""
         self._bus.publish(RunFinished(self.run_id, exit_code))

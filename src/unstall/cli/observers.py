@@ -153,23 +153,31 @@ class RunObservers:
                 _say("metrics", f"{error.message} ({error.fix})")
 
     def _alert(self, run_id: str, fleet_run_id: str | None) -> None:
-        # Imported here: only runs with alert targets configured need it.
-        from unstall.observe.alerts import send_alerts
+        alert_once(self._settings, run_id=run_id, command=self._command, fleet_run_id=fleet_run_id)
 
-        try:
-            deliveries = send_alerts(
-                self._settings,
-                self._settings.history_path,
-                run_id=run_id,
-                command=self._command,
-                fleet_run_id=fleet_run_id,
-            )
-        except Exception as exc:  # alerting must not turn a finished run into a failure
-            _say("alerts", str(exc))
-            return
-        for delivery in deliveries:
-            if not delivery.ok:
-                _say("alerts", f"delivery to {delivery.target} failed: {delivery.error or '?'}")
+
+def alert_once(
+    settings: Settings, *, run_id: str, command: str, fleet_run_id: str | None = None
+) -> None:
+    """Evaluate the alert rules over the history and deliver what is due; a failed
+    delivery or an unreadable history is one line on stderr, never an exception."""
+    # Imported here: only runs with alert targets configured need it.
+    from unstall.observe.alerts import send_alerts
+
+    try:
+        deliveries = send_alerts(
+            settings,
+            settings.history_path,
+            run_id=run_id,
+            command=command,
+            fleet_run_id=fleet_run_id,
+        )
+    except Exception as exc:  # alerting must not turn a finished run into a failure
+        _say("alerts", str(exc))
+        return
+    for delivery in deliveries:
+        if not delivery.ok:
+            _say("alerts", f"delivery to {delivery.target} failed: {delivery.error or '?'}")
 
 
 def observe_run(
@@ -204,5 +212,6 @@ __all__ = [
     "OtlpEndpointOption",
     "PushgatewayOption",
     "RunObservers",
+    "alert_once",
     "observe_run",
 ]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import ssl
 import tempfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -18,6 +20,7 @@ from unstall.cli.common import (
     handle_errors,
     run_async,
 )
+from unstall.cli.observers import alert_once
 from unstall.config import Settings, load_settings
 from unstall.errors import ConfigError, UsageError
 from unstall.events import EventBus
@@ -267,6 +270,11 @@ def serve_command(
             )
         bus = EventBus()
         recorder = RunRecorder(mine, bus, "serve", [host, str(port)], record_hits=False)
+        alerting = None
+        if mine.alerts.targets and mine.history.enabled and not worker:
+            # One process evaluates (the cool-downs would keep workers from sending twice,
+            # but reading the history once is enough).
+            alerting = (mine.alerts.interval, _alert_job(mine, recorder))
         exit_code = 1
         try:
             run_async(
@@ -281,6 +289,7 @@ def serve_command(
                     report=say if not worker else lambda _line: None,
                     metrics_dir=metrics_dir,
                     quota_rescan=_QUOTA_RESCAN if worker == 0 else None,
+                    alerting=alerting,
                 )
             )
             exit_code = 0
@@ -305,6 +314,17 @@ def serve_command(
         if code:
             raise typer.Exit(code)
     say("stopped")
+
+
+def _alert_job(settings: Settings, recorder: RunRecorder) -> Callable[[], Awaitable[None]]:
+    """What serve runs every ``alerts.interval``: the history flushed (on the loop, which
+    owns its connection), then the rules evaluated and delivered in a thread."""
+
+    async def evaluate() -> None:
+        recorder.flush()
+        await asyncio.to_thread(alert_once, settings, run_id=recorder.run_id, command="serve")
+
+    return evaluate
 
 
 __all__ = ["serve_command"]

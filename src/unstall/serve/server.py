@@ -11,7 +11,7 @@ import contextlib
 import ipaddress
 import signal
 import socket
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,11 +74,13 @@ async def serve(
     report: Callable[[str], None] = lambda _line: None,
     metrics_dir: Path | None = None,
     quota_rescan: float | None = None,
+    alerting: tuple[float, Callable[[], Awaitable[None]]] | None = None,
 ) -> None:
     """Serve on ``sock`` (see :func:`bind_tcp`) until a signal asks to stop;
     ``announce`` gets the URL once listening. ``metrics_dir`` puts the metrics in
     multiprocess mode (one of several workers); ``quota_rescan`` makes the quota look at
-    the store every so many seconds for zips other processes stored."""
+    the store every so many seconds for zips other processes stored; ``alerting`` is
+    (seconds, job): the alert rules evaluated that often while serving."""
     metrics = Metrics(multiprocess_dir=metrics_dir)
     bus.subscribe(metrics)
     access_log = access_logger(options.access_log)
@@ -107,7 +109,10 @@ async def serve(
             rescanning: contextlib.AbstractAsyncContextManager[None] = contextlib.nullcontext()
             if quota_rescan is not None and engine.stash.quota is not None:
                 rescanning = _rescanning(engine.stash.quota, quota_rescan)
-            async with checking, rescanning:
+            evaluating: contextlib.AbstractAsyncContextManager[None] = contextlib.nullcontext()
+            if alerting is not None:
+                evaluating = every(*alerting)
+            async with checking, rescanning, evaluating:
                 with _stop_on_signals(server):
                     task = await start_serving(server, sock)
                     announce(options.url(sock.getsockname()[1]))
