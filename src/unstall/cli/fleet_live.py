@@ -24,8 +24,8 @@ from rich.text import Text
 
 from unstall.cli.progress import LiveDisplay
 from unstall.events import Event, FleetHostChanged, FleetRunStarted
-from unstall.fleet.groups import error_line
 from unstall.fleet.states import HostState
+from unstall.observe.fingerprint import error_line
 from unstall.redact import redact
 
 REFRESH_SECONDS: Final = 0.25

@@ -9,9 +9,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from unstall.fleet.groups import error_line, group_hosts
+from unstall.fleet.groups import group_hosts
 from unstall.fleet.states import HostState
 from unstall.fleet.store import FleetRun
+from unstall.observe.fingerprint import error_line
 from unstall.redact import redact
 
 

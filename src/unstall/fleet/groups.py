@@ -9,31 +9,12 @@ is one group whatever the hosts' names or the apt lock's pid.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Final
 
 from unstall.fleet.states import HostState
 from unstall.fleet.store import HostRecord
-from unstall.observe.fingerprint import normalize
-
-_ERROR_WORD: Final = re.compile(r"(?i)\b(?:error|errors|fatal|failed|failure|cannot|denied)\b")
-_SPECIFIC: Final = re.compile(r"^(?:E:|ERROR\b|[Ee]rror:|fatal:|FATAL\b)")
-
-
-def error_line(output_tail: str, error: str | None = None) -> str:
-    """The most specific error line of an output tail (``error`` when there is no output)."""
-    lines = [line.strip() for line in output_tail.splitlines() if line.strip()]
-    for line in lines:
-        if _SPECIFIC.match(line):
-            return line  # the first "E:" line: later ones are usually consequences
-    for line in reversed(lines):
-        if _ERROR_WORD.search(line):
-            return line
-    if lines:
-        return lines[-1]
-    return error or ""
+from unstall.observe.fingerprint import error_line, normalize
 
 
 def fingerprint(record: HostRecord, hosts: Iterable[str] = ()) -> str:
@@ -74,4 +55,4 @@ def group_hosts(records: Sequence[HostRecord]) -> list[ErrorGroup]:
     return result
 
 
-__all__ = ["ErrorGroup", "error_line", "fingerprint", "group_hosts"]
+__all__ = ["ErrorGroup", "fingerprint", "group_hosts"]

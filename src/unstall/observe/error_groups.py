@@ -21,9 +21,8 @@ from unstall.events import (
     Event,
     FleetHostChanged,
 )
-from unstall.fleet.groups import error_line
 from unstall.fleet.states import HostState
-from unstall.observe.fingerprint import fingerprint
+from unstall.observe.fingerprint import error_line, fingerprint
 from unstall.redact import redact
 
 _EXAMPLE_CHARS: Final = 500

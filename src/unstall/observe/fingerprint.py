@@ -37,6 +37,22 @@ _HEX: Final = re.compile(
 _NUMBER: Final = re.compile(r"\d+(?:\.\d+)?")
 _SPACE: Final = re.compile(r"\s+")
 _ID_LENGTH: Final = 12
+_ERROR_WORD: Final = re.compile(r"(?i)\b(?:error|errors|fatal|failed|failure|cannot|denied)\b")
+_SPECIFIC: Final = re.compile(r"^(?:E:|ERROR\b|[Ee]rror:|fatal:|FATAL\b)")
+
+
+def error_line(output_tail: str, error: str | None = None) -> str:
+    """The most specific error line of an output tail (``error`` when there is no output)."""
+    lines = [line.strip() for line in output_tail.splitlines() if line.strip()]
+    for line in lines:
+        if _SPECIFIC.match(line):
+            return line  # the first "E:" line: later ones are usually consequences
+    for line in reversed(lines):
+        if _ERROR_WORD.search(line):
+            return line
+    if lines:
+        return lines[-1]
+    return error or ""
 
 
 def normalize(message: str, hosts: Iterable[str] = ()) -> str:
@@ -73,4 +89,4 @@ def fingerprint(message: str, hosts: Iterable[str] = ()) -> tuple[str, str]:
     return group_id(normalized), normalized
 
 
-__all__ = ["fingerprint", "group_id", "normalize"]
+__all__ = ["error_line", "fingerprint", "group_id", "normalize"]

@@ -47,8 +47,8 @@ from unstall.events import (
     RetryScheduled,
     RunStarted,
 )
-from unstall.fleet.groups import error_line
 from unstall.fleet.states import HostState
+from unstall.observe.fingerprint import error_line
 from unstall.redact import redact
 
 _TRACES_PATH: Final = "/v1/traces"

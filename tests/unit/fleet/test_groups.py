@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from unstall.fleet.executor import Target
-from unstall.fleet.groups import error_line, group_hosts
+from unstall.fleet.groups import group_hosts
 from unstall.fleet.states import HostState
 from unstall.fleet.store import HostRecord
-from unstall.observe.fingerprint import normalize
+from unstall.observe.fingerprint import error_line, normalize
 
 
 def record(
