@@ -33,8 +33,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.docs import DOCS, write_section  # noqa: E402
-from bench.go_download import source_state  # noqa: E402
-from bench.go_download_report import command_line, machine  # noqa: E402
+from bench.go_download_report import provenance  # noqa: E402
 
 SECTION_TITLE: Final = "## check: unstall check vs golangci-lint and gosec"
 CODE_BASE: Final = "github.com/prometheus/prometheus@v0.316.0"
@@ -215,18 +214,10 @@ def render(
         "rss": "met" if peak[ours] < TARGET_RSS_MIB else "**not met**",
     }
     peers = ", ".join(f"{name} {version}" for name, version in versions.items())
+    installed = "installed with `go install` at pinned versions into a temporary GOBIN"
     return f"""{SECTION_TITLE}
 
-Command (from the repository root), run on {time.strftime("%Y-%m-%d")}:
-
-```
-{command_line()}
-```
-
-Machine:
-
-{machine()}- unstall: {source_state()}
-- peers, installed with `go install` at pinned versions into a temporary GOBIN: {peers}
+{provenance()}- peers, {installed}: {peers}
 
 Code base: `{CODE_BASE}` fetched with `go mod download` into a temporary GOMODCACHE,
 with its dependencies (the peers type-check). Checked by all three: {files:,} non-test

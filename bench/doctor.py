@@ -37,8 +37,7 @@ from tests.support.gocmd import go_environment  # noqa: E402
 from tests.support.netfaults import BODY_PATH, HttpProxy, probe_upstream  # noqa: E402
 
 from bench.docs import DOCS, write_section  # noqa: E402
-from bench.go_download import source_state  # noqa: E402
-from bench.go_download_report import command_line, machine  # noqa: E402
+from bench.go_download_report import provenance  # noqa: E402
 
 SECTION_TITLE: Final = "## doctor: every source failing, at once and one after another"
 TARGET: Final = 1.5
@@ -160,16 +159,7 @@ def render(reps: Sequence[Rep], items: Sequence[Scenario], args: argparse.Namesp
     )
     return f"""{SECTION_TITLE}
 
-Command (from the repository root), run on {time.strftime("%Y-%m-%d")}:
-
-```
-{command_line()}
-```
-
-Machine:
-
-{machine()}- unstall: {source_state()}
-
+{provenance()}
 Eight loopback sources, each failing differently (servers from `tests/support/netfaults.py`
 and `tests/support/dnsserver.py`), `--timeout {args.timeout:g}` (the deadline of each
 phase), {args.reps} repetition(s). "At once" is one `unstall doctor --json` naming all

@@ -11,13 +11,11 @@ from __future__ import annotations
 import json
 import re
 import statistics
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
-from bench.go_download import source_state
-from bench.go_download_report import command_line, machine
+from bench.go_download_report import provenance
 
 SECTION_TITLE: Final = "## fleet: 100 SSH hosts, unstall fleet vs Ansible ad-hoc and parallel-ssh"
 TARGET_SPEEDUP: Final = 3.0
@@ -225,16 +223,7 @@ def render(timings: Timings, setup: Setup) -> str:
     alive = setup.hosts - setup.dead
     return f"""{SECTION_TITLE}
 
-Command (from the repository root), run on {time.strftime("%Y-%m-%d")}:
-
-```
-{command_line()}
-```
-
-Machine:
-
-{machine()}- unstall: {source_state()}
-{versions}
+{provenance()}{versions}
 {setup.hosts} real OpenSSH sshd hosts (`tests/support/sshd.py`), each on its own 127.0.0.x
 address with its own ed25519 host key, one client key and a known_hosts trusting all of
 them; the command is `true`. "Healthy": all {setup.hosts} answer. "Dead": the same list

@@ -59,6 +59,7 @@ from bench.go_download_report import (  # noqa: E402
     Summary,
     fmt_seconds,
     render_docs,
+    source_state,
     summary_table,
     targets,
     targets_table,
@@ -231,20 +232,6 @@ def snapshot_source(into: Path, python: str) -> Path:
     if not Path(probe.stdout.strip()).is_relative_to(into):
         raise RuntimeError(f"PYTHONPATH does not select the source copy: {probe.stdout!r}")
     return into
-
-
-def source_state() -> str:
-    """The commit of the benchmarked source, and whether src/ had uncommitted changes."""
-
-    def git(*args: str) -> str:
-        done = subprocess.run(
-            ["git", "-C", str(ROOT), *args], capture_output=True, text=True, check=False
-        )
-        return done.stdout.strip() if done.returncode == 0 else ""
-
-    commit = git("rev-parse", "--short", "HEAD") or "unknown"
-    dirty = git("status", "--porcelain", "--", "src")
-    return f"commit {commit}" + (" plus uncommitted changes in src/" if dirty else "")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

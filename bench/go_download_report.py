@@ -16,6 +16,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -280,6 +281,30 @@ def machine() -> str:
         f"- nproc: {cores} ({model}), Linux {platform.release()}\n"
         f"- {go_version}\n"
         f"- Python {platform.python_version()}\n"
+    )
+
+
+def source_state() -> str:
+    """The commit of the benchmarked source, and whether src/ had uncommitted changes."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", "-C", str(ROOT), *args], capture_output=True, text=True, check=False
+        )
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = git("status", "--porcelain", "--", "src")
+    return f"commit {commit}" + (" plus uncommitted changes in src/" if dirty else "")
+
+
+def provenance(when: str | None = None) -> str:
+    """The lines every benchmark section starts with: the command that produced it, the
+    day, the machine, and the state of the source that was measured."""
+    day = when or time.strftime("%Y-%m-%d")
+    return (
+        f"Command (from the repository root), run on {day}:\n\n```\n{command_line()}\n```\n\n"
+        f"Machine:\n\n{machine()}- unstall: {source_state()}\n"
     )
 
 

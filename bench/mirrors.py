@@ -35,8 +35,7 @@ from tests.support.mirrors import GO_SAMPLE_MODULE, SUMDB_NAME, GoMirrors, make_
 from tests.support.upstream import UpstreamPool  # noqa: E402
 
 from bench.docs import DOCS, write_section  # noqa: E402
-from bench.go_download import source_state  # noqa: E402
-from bench.go_download_report import command_line, machine  # noqa: E402
+from bench.go_download_report import provenance  # noqa: E402
 
 SECTION_TITLE: Final = "## mirrors: ranking 8 Go mirrors, half blackholed"
 TARGET_S: Final = 15.0
@@ -127,16 +126,7 @@ def render(reps: Sequence[Rep], rows: Sequence[dict[str, object]], args: argpars
     table = "\n".join(_row(r) for r in rows)
     return f"""{SECTION_TITLE}
 
-Command (from the repository root), run on {time.strftime("%Y-%m-%d")}:
-
-```
-{command_line()}
-```
-
-Machine:
-
-{machine()}- unstall: {source_state()}
-
+{provenance()}
 Eight loopback Go module proxies serving `{GO_SAMPLE_MODULE}` (three versions, 1 MiB
 zips): four healthy with {", ".join(f"{int(x * 1000)} ms" for x in LATENCIES)} before
 each answer, four blackholed (accept, never answer); a loopback checksum database.

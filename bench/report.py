@@ -37,8 +37,7 @@ if str(ROOT) not in sys.path:
 from tests.support.cli import UNSTALL  # noqa: E402
 
 from bench.docs import DOCS, write_section  # noqa: E402
-from bench.go_download import source_state  # noqa: E402
-from bench.go_download_report import command_line, machine  # noqa: E402
+from bench.go_download_report import provenance  # noqa: E402
 from bench.history_overhead import Overhead, measure  # noqa: E402
 from bench.history_overhead import render as render_overhead  # noqa: E402
 from bench.report_history import DAY, Synthesized, synthesize  # noqa: E402
@@ -138,16 +137,7 @@ def render(
     loads = ", ".join(f"{load:.1f}" for load in timings.loads)
     section = f"""{SECTION_TITLE}
 
-Command (from the repository root), run on {time.strftime("%Y-%m-%d")}:
-
-```
-{command_line()}
-```
-
-Machine:
-
-{machine()}- unstall: {source_state()}
-
+{provenance()}
 A week of synthetic history written straight into the database
 (`bench/report_history.py`, {written:.0f} s): {made.attempts:,} attempts over five upstreams
 (15% of artifacts retried, so about a fifth of attempts failed), {made.artifacts:,}

@@ -45,7 +45,8 @@ from tests.support.modfactory import FixtureModule, ModuleSet, make_graph, make_
 from tests.support.upstream import FakeUpstream  # noqa: E402
 
 from bench.docs import DOCS, write_section  # noqa: E402
-from bench.go_download import snapshot_source, source_state, vm_hwm_mib  # noqa: E402
+from bench.go_download import snapshot_source, vm_hwm_mib  # noqa: E402
+from bench.go_download_report import source_state  # noqa: E402
 from bench.serve_report import (  # noqa: E402
     C_LATENCY_MS,
     COLD_PAYLOADS,
