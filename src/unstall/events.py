@@ -200,6 +200,17 @@ class FleetHostChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class FleetHostOutput:
+    """The last line a running host's command printed (redacted; throttled per host)."""
+
+    run_id: str
+    host: str
+    attempt: int
+    line: str
+    at: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True, slots=True)
 class FleetRunFinished:
     """A fleet run ended; ``skipped`` hosts were never started (max-fail-percent)."""
 
@@ -223,6 +234,7 @@ Event: TypeAlias = (
     | DoctorVerdict
     | FleetRunStarted
     | FleetHostChanged
+    | FleetHostOutput
     | FleetRunFinished
 )
 Sink: TypeAlias = Callable[[Event], None]
@@ -258,6 +270,7 @@ __all__ = [
     "Event",
     "EventBus",
     "FleetHostChanged",
+    "FleetHostOutput",
     "FleetRunFinished",
     "FleetRunStarted",
     "HedgeStarted",

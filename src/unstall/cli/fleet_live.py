@@ -23,7 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from unstall.cli.progress import LiveDisplay
-from unstall.events import Event, FleetHostChanged, FleetRunStarted
+from unstall.events import Event, FleetHostChanged, FleetHostOutput, FleetRunStarted
 from unstall.fleet.states import HostState
 from unstall.observe.fingerprint import error_line
 from unstall.redact import redact
@@ -126,6 +126,12 @@ class FleetBoard:
             self.run_id, self.total = event.run_id, event.hosts
         elif isinstance(event, FleetHostChanged):
             self._change(event)
+        elif isinstance(event, FleetHostOutput):
+            host = self._hosts.get(event.host)
+            if host is not None and host.state is HostState.RUNNING:
+                line = self._tail_filter(event.line)
+                if line.strip():
+                    host.last_line = one_line(line, 10_000)
 
     def _change(self, event: FleetHostChanged) -> None:
         host = self._hosts.setdefault(event.host, _Host())

@@ -155,6 +155,17 @@ class _Tail:
     def text(self) -> str:
         return redact(bytes(self.data).decode("utf-8", errors="replace"))
 
+    def last_line(self) -> str:
+        """The last non-empty line so far (a line still being written counts)."""
+        end = len(self.data)
+        while end > 0:
+            start = self.data.rfind(b"\n", 0, end) + 1
+            line = bytes(self.data[start:end]).strip()
+            if line:
+                return redact(line.decode("utf-8", errors="replace"))
+            end = start - 1
+        return ""
+
 
 def _connect_failure(exc: BaseException, target: Target, client: _Client) -> tuple[str, str]:
     """(message, cause) for an exception raised while connecting."""
@@ -205,6 +216,7 @@ async def run_once(
     accept_new: bool = False,
     output_cap: int = 64 * 1024,
     on_state: Callable[[HostState], None] | None = None,
+    on_output: Callable[[str], None] | None = None,
     keepalive_interval: float = 15.0,
     keepalive_count_max: int = 3,
     connector: Connector = asyncssh.connect,
@@ -215,7 +227,8 @@ async def run_once(
     ``connect_timeout`` bounds TCP, the SSH handshake and authentication together;
     ``command_timeout`` bounds the command, which is then killed on the host. Host keys are
     checked against ``known_hosts`` (``~/.ssh/known_hosts`` when None); ``accept_new``
-    records an unknown host's key there, a changed key is always refused.
+    records an unknown host's key there, a changed key is always refused. ``on_output``
+    is told the last line of the output after each chunk the command prints.
     """
     started = clock()
     notify = on_state or (lambda _state: None)
@@ -274,7 +287,7 @@ async def run_once(
 
     notify(HostState.RUNNING)
     try:
-        result = await _command(conn, target, command, command_timeout, tail)
+        result = await _command(conn, target, command, command_timeout, tail, on_output)
     finally:
         await _close(conn)
     return outcome(*result)
@@ -286,6 +299,7 @@ async def _command(
     command: str,
     command_timeout: float,
     tail: _Tail,
+    on_output: Callable[[str], None] | None = None,
 ) -> tuple[HostState, int | None, str | None, str | None]:
     """Run the wrapped command, collecting its output tail: (state, exit code, error, cause)."""
     where = f"{target.name} ({target.endpoint})"
@@ -297,6 +311,8 @@ async def _command(
             )
             while chunk := await process.stdout.read(65536):
                 tail.add(chunk)
+                if on_output is not None:
+                    on_output(tail.last_line())
             await process.wait()
     except TimeoutError:
         if process is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -20,6 +21,7 @@ from unstall.errors import UsageError
 from unstall.events import (
     EventBus,
     FleetHostChanged,
+    FleetHostOutput,
     FleetRunFinished,
     FleetRunStarted,
     new_run_id,
@@ -37,6 +39,8 @@ from unstall.fleet.states import HostState, Outcome
 from unstall.fleet.store import FleetRun, FleetStore
 from unstall.resilience.outcome_retry import OutcomeRetry, Random, Sleep
 
+# How often a running host's last output line may be published.
+OUTPUT_INTERVAL_S: Final = 0.25
 # Retrying these cannot help and may lock an account or hide an attack.
 NEVER_RETRIED: Final = frozenset(
     {
@@ -62,6 +66,7 @@ class Executor(Protocol):
         accept_new: bool = ...,
         output_cap: int = ...,
         on_state: Callable[[HostState], None] | None = ...,
+        on_output: Callable[[str], None] | None = ...,
     ) -> Awaitable[Outcome]: ...
 
 
@@ -219,6 +224,7 @@ async def _execute(
     executor: Executor,
     sleep: Sleep,
     rng: Random,
+    clock: Callable[[], float] = time.monotonic,
 ) -> FleetRun:
     def change(target: Target, state: HostState, attempt: int, **extra: Any) -> None:
         bus.publish(FleetHostChanged(run_id, target.name, state.value, attempt, **extra))
@@ -247,6 +253,20 @@ async def _execute(
 
             return notify
 
+        def on_output(number: int) -> Callable[[str], None]:
+            last = 0.0
+
+            def notify(line: str) -> None:
+                # A chatty command prints thousands of chunks: the table redraws 4 times a
+                # second, so one line per host per quarter second is all it can show.
+                nonlocal last
+                now = clock()
+                if line and now - last >= OUTPUT_INTERVAL_S:
+                    last = now
+                    bus.publish(FleetHostOutput(run_id, target.name, number, line))
+
+            return notify
+
         async def attempt(number: int) -> Outcome:
             return await executor(
                 target,
@@ -257,6 +277,7 @@ async def _execute(
                 accept_new=options.accept_new,
                 output_cap=options.output_cap,
                 on_state=on_state(number),
+                on_output=on_output(number),
             )
 
         def on_retry(number: int, delay: float, outcome: Outcome) -> None:
@@ -309,6 +330,7 @@ async def _execute(
 
 __all__ = [
     "NEVER_RETRIED",
+    "OUTPUT_INTERVAL_S",
     "Executor",
     "RunOptions",
     "resume_fleet",

@@ -238,3 +238,22 @@ def test_missing_key_file_is_a_configuration_failure(
     assert outcome.cause == "config-invalid"
     assert outcome.error is not None
     assert str(missing) in outcome.error
+
+
+def test_output_is_reported_while_the_command_runs(fleet: SshdFleet, trusted: Path) -> None:
+    seen: list[tuple[float, str]] = []
+    started = time.monotonic()
+    command = "echo first; sleep 1; printf 'second\\n\\n'; sleep 1; echo third"
+    outcome = run(
+        target(fleet, host(fleet, "web")),
+        command,
+        trusted,
+        on_output=lambda line: seen.append((time.monotonic() - started, line)),
+    )
+    assert outcome.state is HostState.OK
+    lines = [line for _, line in seen]
+    assert lines[0] == "first"
+    assert lines[-1] == "third"
+    assert "second" in lines  # the last non-empty line, not the blank one after it
+    # "first" arrived while the command still had two seconds to run.
+    assert seen[0][0] < outcome.duration_s

@@ -15,7 +15,7 @@ from unstall.cli.fleet_live import (
     one_line,
     render_frame,
 )
-from unstall.events import Event, FleetHostChanged, FleetRunStarted
+from unstall.events import Event, FleetHostChanged, FleetHostOutput, FleetRunStarted
 from unstall.fleet.go_command import strip_marker
 from unstall.fleet.states import HostState
 
@@ -217,3 +217,32 @@ def test_fleet_live_draws_on_a_terminal_and_goes_away() -> None:
     written = out.getvalue()
     assert "unstall fleet run1 1/2 done" in written
     assert "[red]E: x" in written  # markup-like output is shown as text
+
+
+def test_a_running_host_shows_its_latest_output_line() -> None:
+    board = board_of(
+        *started("a"),
+        change("a", "connecting", 1, T0 + 1),
+        change("a", "running", 1, T0 + 2),
+        FleetHostOutput("run1", "a", 1, "Reading package lists...", at=T0 + 3),
+        FleetHostOutput("run1", "a", 1, "Unpacking foo (1.2) ...", at=T0 + 4),
+    )
+    (row,) = board.frame(T0 + 5, max_rows=10, line_width=80).rows
+    assert row.last_line == "Unpacking foo (1.2) ..."
+    # What the host ends with replaces the running line; late output does not.
+    board(change("a", "failed", 1, T0 + 6, exit_code=100, output_tail="E: Unable to x\n"))
+    board(FleetHostOutput("run1", "a", 1, "straggler", at=T0 + 7))
+    (row,) = board.frame(T0 + 8, max_rows=10, line_width=80).rows
+    assert row.last_line == "E: Unable to x"
+
+
+def test_output_lines_pass_the_tail_filter() -> None:
+    board = board_of(
+        *started("a"),
+        change("a", "running", 1, T0 + 2),
+        FleetHostOutput("run1", "a", 1, "Setting up bar", at=T0 + 3),
+        FleetHostOutput("run1", "a", 1, "unstall-fleet-go: tool=go", at=T0 + 4),
+        tail_filter=strip_marker,
+    )
+    (row,) = board.frame(T0 + 5, max_rows=10, line_width=80).rows
+    assert row.last_line == "Setting up bar"

@@ -10,7 +10,14 @@ from typing import Any
 import pytest
 
 from unstall.errors import UsageError
-from unstall.events import Event, EventBus, FleetHostChanged, FleetRunFinished, FleetRunStarted
+from unstall.events import (
+    Event,
+    EventBus,
+    FleetHostChanged,
+    FleetHostOutput,
+    FleetRunFinished,
+    FleetRunStarted,
+)
 from unstall.fleet.executor import CAUSE_SSH_AUTH_FAILED, CAUSE_SSH_HOST_KEY_CHANGED, Target
 from unstall.fleet.runner import RunOptions, resume_fleet, retry_fleet, run_fleet
 from unstall.fleet.states import HostState, Outcome
@@ -254,3 +261,39 @@ def test_resume_or_retry_of_an_unknown_run_is_a_usage_error(tmp_path: Path) -> N
             assert caught.value.exit_code == 2
     finally:
         store.close()
+
+
+class ChattyExecutor(FakeExecutor):
+    """Prints ``lines`` while running, each as its own chunk."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__({"a": [OK]})
+        self.lines = lines
+
+    async def __call__(
+        self,
+        target: Target,
+        command: str,
+        *,
+        on_state: Callable[[HostState], None] | None = None,
+        on_output: Callable[[str], None] | None = None,
+        **_options: Any,
+    ) -> Outcome:
+        assert on_state is not None
+        assert on_output is not None
+        on_state(HostState.CONNECTING)
+        on_state(HostState.RUNNING)
+        for line in self.lines:
+            on_output(line)
+        on_state(HostState.OK)
+        return OK
+
+
+def test_running_output_is_published_throttled_per_host(tmp_path: Path) -> None:
+    recorder = Recorder()
+    lines = [f"line {n}" for n in range(500)]
+    run(tmp_path, ChattyExecutor(lines), targets("a"), recorder)
+    published = [e for e in recorder.events if isinstance(e, FleetHostOutput)]
+    # 500 chunks in well under a quarter second: the first is shown, the rest wait.
+    assert [(e.host, e.attempt, e.line) for e in published][:1] == [("a", 1, "line 0")]
+    assert len(published) < 50
