@@ -45,6 +45,7 @@ from unstall.events import (
 )
 from unstall.observe.history import History
 from unstall.observe.schema import connect
+from unstall.observe.sentry_sink import SentrySink
 from unstall.observe.tracing import attach_tracing
 
 MODULE = "example.test/lib"
@@ -538,6 +539,29 @@ def test_sentry_gets_each_failure_fingerprinted_by_its_error_group(
     assert host["message"] == "E: Unable to locate package foo"
     # No secret reached the receiver, in any field of any envelope.
     assert all(SECRET.encode() not in r.body for r in receiver.requests)
+
+
+def test_sentry_gets_one_event_per_group_per_interval_and_counts_the_rest(
+    receiver: Receiver,
+) -> None:
+    now = [time.time()]
+    sink = SentrySink(
+        f"http://publickey@127.0.0.1:{receiver.port}/42",
+        command="serve",
+        clock=lambda: now[0],
+        group_interval=60.0,
+    )
+    flapping = next(e for e in _failures(now[0]) if isinstance(e, AttemptFinished))
+    for _ in range(5):
+        sink(flapping)
+        now[0] += 1.0
+    now[0] += 60.0
+    sink(flapping)
+    sink.close(timeout=10.0)
+
+    events = _envelope_events(receiver)
+    assert [e["extra"]["held_back"] for e in events] == [0, 4]
+    assert len({e["fingerprint"][0] for e in events}) == 1
 
 
 # --- wiring -------------------------------------------------------------------------

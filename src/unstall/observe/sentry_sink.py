@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 # Sentry truncates tag values at 200 characters; cut them ourselves so it stays readable.
 _TAG_CHARS: Final = 200
 _FLUSH_SECONDS: Final = 5.0
+# At most one Sentry event per error group in this many seconds (the rest are counted).
+GROUP_INTERVAL_S: Final = 60.0
 # What reported the failure, as a tag to filter on in Sentry.
 _SOURCES: Final[dict[type, str]] = {
     AttemptFinished: "attempt",
@@ -85,6 +87,7 @@ class SentrySink:
         run_id: str = "",
         clock: Callable[[], float] = time.time,
         sdk: ModuleType | None = None,
+        group_interval: float = GROUP_INTERVAL_S,
     ) -> None:
         # The extra is imported only when a sink is wanted; tests may pass their own.
         sentry = sdk if sdk is not None else importlib.import_module("sentry_sdk")
@@ -92,6 +95,9 @@ class SentrySink:
         self.command = command
         self.run_id = run_id
         self._clock = clock
+        self._group_interval = group_interval
+        self._last_sent: dict[str, float] = {}
+        self._held: dict[str, int] = {}
         try:
             # PII stays off by leaving send_default_pii unset (its default; newer SDKs
             # deprecate setting it), and without integrations nothing collects any.
@@ -122,8 +128,20 @@ class SentrySink:
             self.run_id = self.run_id or event.run_id
             return
         failure = failure_of(event, self.command, now=self._clock())
-        if failure is not None:
-            self._client.capture_event(cast("SentryEvent", self.payload(failure, event)))
+        if failure is None:
+            return
+        key, _ = group_of(failure)
+        now = self._clock()
+        last = self._last_sent.get(key)
+        if last is not None and now - last < self._group_interval:
+            # A flapping mirror behind `unstall serve` fails thousands of times an hour:
+            # one event per group per interval tells Sentry as much and spares the quota.
+            self._held[key] = self._held.get(key, 0) + 1
+            return
+        self._last_sent[key] = now
+        payload = self.payload(failure, event)
+        payload["extra"]["held_back"] = self._held.pop(key, 0)
+        self._client.capture_event(cast("SentryEvent", payload))
 
     def payload(self, failure: Failure, event: Event) -> dict[str, Any]:
         """The Sentry event of ``failure`` (reported by ``event``)."""
@@ -152,4 +170,4 @@ class SentrySink:
         self._client.close(timeout=timeout)
 
 
-__all__ = ["SentrySink", "failure_of", "group_of", "redact_event"]
+__all__ = ["GROUP_INTERVAL_S", "SentrySink", "failure_of", "group_of", "redact_event"]
