@@ -7,7 +7,8 @@ failed, 4 the only failures are unreachable or timed-out hosts, 2 usage errors.
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from collections.abc import Coroutine
+from typing import Annotated, Any, Protocol
 
 import typer
 
@@ -40,9 +41,11 @@ from unstall.cli.observers import (
     PushgatewayOption,
 )
 from unstall.errors import UsageError
+from unstall.events import EventBus
 from unstall.fleet import go_command as fleet_go
 from unstall.fleet.report import json_document
 from unstall.fleet.runner import resume_fleet, retry_fleet, run_fleet
+from unstall.fleet.store import FleetRun, FleetStore
 
 fleet_app = typer.Typer(
     name="fleet",
@@ -158,46 +161,45 @@ def go_command(
     )
 
 
-@fleet_app.command("retry")
-@handle_errors
-def retry_command(
-    run_id: RunArgument,
-    as_json: JsonOption = False,
-    junit: JunitOption = None,
-    metrics_textfile: MetricsTextfileOption = None,
-    pushgateway: PushgatewayOption = None,
-    otlp_endpoint: OtlpEndpointOption = None,
-    version: Annotated[bool, VersionOption] = False,
-) -> None:
-    """Rerun, as a new run, only the hosts of RUN that did not succeed."""
-    execute(
-        lambda bus, store: retry_fleet(run_id, bus=bus, store=store),
-        args=["retry", run_id],
-        as_json=as_json,
-        junit=junit,
-        observe=ObserveValues(metrics_textfile, pushgateway, otlp_endpoint),
-    )
+class StoredRunWork(Protocol):
+    """Another pass over a stored run (:func:`retry_fleet`, :func:`resume_fleet`)."""
+
+    def __call__(
+        self, run_id: str, *, bus: EventBus, store: FleetStore
+    ) -> Coroutine[Any, Any, FleetRun]: ...
 
 
-@fleet_app.command("resume")
-@handle_errors
-def resume_command(
-    run_id: RunArgument,
-    as_json: JsonOption = False,
-    junit: JunitOption = None,
-    metrics_textfile: MetricsTextfileOption = None,
-    pushgateway: PushgatewayOption = None,
-    otlp_endpoint: OtlpEndpointOption = None,
-    version: Annotated[bool, VersionOption] = False,
-) -> None:
-    """Continue RUN's unfinished hosts (after the controller died); ok hosts never rerun."""
-    execute(
-        lambda bus, store: resume_fleet(run_id, bus=bus, store=store),
-        args=["resume", run_id],
-        as_json=as_json,
-        junit=junit,
-        observe=ObserveValues(metrics_textfile, pushgateway, otlp_endpoint),
-    )
+def _stored_run_command(verb: str, work: StoredRunWork, summary: str) -> None:
+    """Register ``fleet VERB RUN``: one more pass over a stored run (retry, resume)."""
+
+    @fleet_app.command(verb, help=summary)
+    @handle_errors
+    def command(
+        run_id: RunArgument,
+        as_json: JsonOption = False,
+        junit: JunitOption = None,
+        metrics_textfile: MetricsTextfileOption = None,
+        pushgateway: PushgatewayOption = None,
+        otlp_endpoint: OtlpEndpointOption = None,
+        version: Annotated[bool, VersionOption] = False,
+    ) -> None:
+        execute(
+            lambda bus, store: work(run_id, bus=bus, store=store),
+            args=[verb, run_id],
+            as_json=as_json,
+            junit=junit,
+            observe=ObserveValues(metrics_textfile, pushgateway, otlp_endpoint),
+        )
+
+
+_stored_run_command(
+    "retry", retry_fleet, "Rerun, as a new run, only the hosts of RUN that did not succeed."
+)
+_stored_run_command(
+    "resume",
+    resume_fleet,
+    "Continue RUN's unfinished hosts (after the controller died); ok hosts never rerun.",
+)
 
 
 @fleet_app.command("status")
