@@ -121,6 +121,13 @@ class RunRecorder:
         except Exception as exc:
             err_console.print(f"unstall: could not write history: {exc}", markup=False)
             return
+        self.prune_if_due()
+
+    def prune_if_due(self) -> None:
+        """Prune the history to its retention when no prune ran in the last day (any
+        thread: the prune opens its own connection); a failure is one line on stderr."""
+        if not self._settings.history.enabled:
+            return
         try:
             maybe_prune(self._settings.history_path, self._settings.history, time.time())
         except Exception as exc:

@@ -34,6 +34,9 @@ from unstall.serve.workers import run_workers
 # With several workers, how often the first one (which enforces --max-cache-size) looks
 # at the store for zips the others stored.
 _QUOTA_RESCAN = 60.0
+# How often a long-running server asks whether the daily history prune is due (cheap:
+# one row of history_meta), so a server up for months stays within its retention.
+_PRUNE_CHECK = 3600.0
 
 
 def _upstreams(
@@ -270,11 +273,13 @@ def serve_command(
             )
         bus = EventBus()
         recorder = RunRecorder(mine, bus, "serve", [host, str(port)], record_hits=False)
-        alerting = None
-        if mine.alerts.targets and mine.history.enabled and not worker:
-            # One process evaluates (the cool-downs would keep workers from sending twice,
-            # but reading the history once is enough).
-            alerting = (mine.alerts.interval, _alert_job(mine, recorder))
+        periodic: list[tuple[float, Callable[[], Awaitable[None]]]] = []
+        if not worker:
+            # One process keeps the history (pruning is daily, from any process) and
+            # evaluates the alerts (cool-downs would stop a second sender anyway).
+            periodic.append((_PRUNE_CHECK, _prune_job(recorder)))
+            if mine.alerts.targets and mine.history.enabled:
+                periodic.append((mine.alerts.interval, _alert_job(mine, recorder)))
         exit_code = 1
         try:
             run_async(
@@ -289,7 +294,7 @@ def serve_command(
                     report=say if not worker else lambda _line: None,
                     metrics_dir=metrics_dir,
                     quota_rescan=_QUOTA_RESCAN if worker == 0 else None,
-                    alerting=alerting,
+                    periodic=periodic,
                 )
             )
             exit_code = 0
@@ -314,6 +319,15 @@ def serve_command(
         if code:
             raise typer.Exit(code)
     say("stopped")
+
+
+def _prune_job(recorder: RunRecorder) -> Callable[[], Awaitable[None]]:
+    """What serve runs every ``_PRUNE_CHECK``: the daily prune, when it is due."""
+
+    async def prune() -> None:
+        await asyncio.to_thread(recorder.prune_if_due)
+
+    return prune
 
 
 def _alert_job(settings: Settings, recorder: RunRecorder) -> Callable[[], Awaitable[None]]:

@@ -74,13 +74,13 @@ async def serve(
     report: Callable[[str], None] = lambda _line: None,
     metrics_dir: Path | None = None,
     quota_rescan: float | None = None,
-    alerting: tuple[float, Callable[[], Awaitable[None]]] | None = None,
+    periodic: Sequence[tuple[float, Callable[[], Awaitable[None]]]] = (),
 ) -> None:
     """Serve on ``sock`` (see :func:`bind_tcp`) until a signal asks to stop;
     ``announce`` gets the URL once listening. ``metrics_dir`` puts the metrics in
     multiprocess mode (one of several workers); ``quota_rescan`` makes the quota look at
-    the store every so many seconds for zips other processes stored; ``alerting`` is
-    (seconds, job): the alert rules evaluated that often while serving."""
+    the store every so many seconds for zips other processes stored; ``periodic`` are
+    (seconds, job) pairs run that often while serving (alerts, history upkeep)."""
     metrics = Metrics(multiprocess_dir=metrics_dir)
     bus.subscribe(metrics)
     access_log = access_logger(options.access_log)
@@ -109,10 +109,9 @@ async def serve(
             rescanning: contextlib.AbstractAsyncContextManager[None] = contextlib.nullcontext()
             if quota_rescan is not None and engine.stash.quota is not None:
                 rescanning = _rescanning(engine.stash.quota, quota_rescan)
-            evaluating: contextlib.AbstractAsyncContextManager[None] = contextlib.nullcontext()
-            if alerting is not None:
-                evaluating = every(*alerting)
-            async with checking, rescanning, evaluating:
+            async with checking, rescanning, contextlib.AsyncExitStack() as jobs:
+                for seconds, job in periodic:
+                    await jobs.enter_async_context(every(seconds, job))
                 with _stop_on_signals(server):
                     task = await start_serving(server, sock)
                     announce(options.url(sock.getsockname()[1]))

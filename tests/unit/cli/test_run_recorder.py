@@ -85,3 +85,24 @@ def test_a_failing_prune_is_reported_and_the_command_goes_on(
 
     assert "unstall: history prune failed: no such table: history_meta" in capsys.readouterr().err
     assert _rows(settings.history_path, "SELECT exit_code FROM runs") == [(0,)]
+
+
+def test_a_long_running_command_prunes_while_it_runs_once_a_day(tmp_path: Path) -> None:
+    # unstall serve runs for months: it asks hourly, the prune itself runs once a day.
+    settings = _settings(tmp_path, keep_days=1)
+    old = History(settings.history_path, "old")
+    old(_attempt(time.time() - 3 * DAY))
+    old.close()
+    bus = EventBus()
+    recorder = RunRecorder(settings, bus, "serve", ["127.0.0.1", "0"])
+    bus.publish(_attempt(time.time()))
+    recorder.flush()
+
+    recorder.prune_if_due()
+    assert _rows(settings.history_path, "SELECT count(*) FROM attempts") == [(1,)]
+    stale = History(settings.history_path, "late")
+    stale(_attempt(time.time() - 3 * DAY))
+    stale.close()
+    recorder.prune_if_due()  # already pruned today: not again
+    assert _rows(settings.history_path, "SELECT count(*) FROM attempts") == [(2,)]
+    recorder.finish(0)
