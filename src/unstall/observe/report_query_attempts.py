@@ -10,7 +10,10 @@ Definitions (shared with the HTML page and ``--json``):
 
 - failed: an outcome other than ok, not-found and cancelled;
 - retries: attempts numbered 2 or more (a retry of one artifact at the same upstream);
-- latency percentiles leave out cancelled attempts (a hedge's loser, cut short);
+- latency percentiles are over the attempts that succeeded: a failed attempt's duration
+  is mostly its deadline, which the success rate and the stage table already tell, and
+  would otherwise make every p95 read "the timeout"; cancelled ones (a hedge's loser) were
+  cut short;
 - a stage was *reached* by the attempts that measured it and by those that failed with a
   cause of its layer; its timeout share is the timeout-like causes among those;
 - a stage's average is over the attempts that measured it; first_byte is, as recorded,
@@ -220,11 +223,10 @@ class _Bucket:
             stats.phase_sum[column] += float(row[5 + 2 * column])
         if outcome == "ok":
             stats.ok += count
-        elif outcome not in NOT_FAILED:
-            self.failed += count
-        if outcome != "cancelled":
             self.total_us += _microseconds(row[12])
             self.ttfb_us += _microseconds(row[13])
+        elif outcome not in NOT_FAILED:
+            self.failed += count
 
 
 __all__ = [

@@ -205,7 +205,8 @@ def print_report(console: Console, report: Report) -> None:
             console.print(render(report))
     console.print(
         Text(
-            "Latencies in milliseconds. Success: ok attempts of those that ended ok or "
+            "Latencies in milliseconds, of the attempts that succeeded. Success: ok "
+            "attempts of those that ended ok or "
             "failed. Retries: attempts after the first at the same upstream. Hedges: "
             "second requests for artifacts this upstream served; won: those a hedge here "
             "saved. Timeouts: timed-out attempts of those that reached the stage.",

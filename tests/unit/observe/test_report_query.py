@@ -137,10 +137,11 @@ def test_upstream_success_percentiles_retries_hedges_and_breakers(
     assert (a.attempts, a.ok, a.failed) == (6, 4, 1)
     assert a.success_rate == 0.8
     assert a.retries == 2  # attempts numbered 2 or more
-    # Linear interpolation between the closest ranks of 100, 200, 300, 400, 1000 ms.
-    assert a.total_ms.p50 == 300.0
-    assert a.total_ms.p95 == pytest.approx(880.0)
-    assert a.ttfb_ms.p50 == 100.0
+    # Over the ok attempts only (the failed one's 1 s is its deadline): linear
+    # interpolation between the closest ranks of 100, 200, 300, 400 ms.
+    assert a.total_ms.p50 == 250.0
+    assert a.total_ms.p95 == pytest.approx(385.0)
+    assert a.ttfb_ms.p50 == 125.0
     assert (a.hedges, a.hedges_won, a.breaker_openings) == (0, 0, 0)
     assert (b.attempts, b.success_rate, b.total_ms.p99) == (1, 1.0, 2000.0)
     assert (b.hedges, b.hedges_won, b.breaker_openings) == (3, 1, 1)
@@ -334,7 +335,8 @@ def test_latency_series_has_every_bucket(tmp_path: Path, now: float) -> None:
     points = report.latency_series[A]
     assert [p.at for p in points] == pytest.approx([since + i * HOUR for i in range(4)])
     assert [(p.attempts, p.failed) for p in points] == [(2, 0), (0, 0), (0, 0), (1, 1)]
-    assert (points[0].p50_ms, points[1].p50_ms, points[3].p95_ms) == (200.0, None, 200.0)
+    # The last bucket's only attempt failed: no latency to show, its failure is counted.
+    assert (points[0].p50_ms, points[1].p50_ms, points[3].p95_ms) == (200.0, None, None)
 
 
 def test_stored_credentials_never_reach_the_report(tmp_path: Path, now: float) -> None:
