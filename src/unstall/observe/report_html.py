@@ -31,6 +31,7 @@ table{border-collapse:collapse;width:100%;margin:.4em 0 1em;font-size:.92em}
 th,td{border:1px solid #d6d6d6;padding:3px 6px;text-align:left;vertical-align:top}
 th{background:#f2f2f2}td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 time{white-space:nowrap}code{font:12px/1.3 ui-monospace,monospace;word-break:break-all}
+code.id{white-space:nowrap;word-break:normal}
 .muted{color:#666}.bad{color:#b3261e;font-weight:600}
 figure{margin:.6em 0 1.4em}figcaption{font-weight:600;margin-bottom:.3em}
 svg.chart{width:100%;max-width:760px;height:auto;display:block;font:11px sans-serif}
@@ -228,24 +229,26 @@ def _stage_table(report: Report) -> str:
 def _fleet_table(report: Report) -> str:
     head = (
         "<tr><th>run</th><th>command</th><th>started – finished (UTC)</th>"
-        '<th class="num">exit</th><th>states</th><th>hosts</th></tr>'
+        '<th class="num">exit</th><th>states</th><th>hosts not ok</th></tr>'
     )
     rows = []
     for r in report.fleet_runs:
         states = ", ".join(f"{_t(k)} {v}" for k, v in sorted(r.states.items()) if v)
+        # Hundreds of ok hosts say nothing the states column does not: list the others.
         hosts = ", ".join(
-            f'{_t(h.host)} <span class="{"muted" if h.state == "ok" else "bad"}">'
-            f"{_t(h.state)}</span>" + (f" (exit {h.exit_code})" if h.exit_code else "")
+            f'{_t(h.host)} <span class="bad">{_t(h.state)}</span>'
+            + (f" (exit {h.exit_code})" if h.exit_code else "")
             for h in r.hosts
+            if h.state != "ok"
         )
         rows.append(
             [
-                _td(f"<code>{_t(r.run_id)}</code>"),
+                _td(f'<code class="id">{_t(r.run_id)}</code>'),
                 _td(f"<code>{_t(r.command)}</code>"),
                 _td(f"{_when(r.started)} – {_when(r.finished)}"),
                 _num(_opt(r.exit_code)),
                 _td(states or "—"),
-                _td(hosts or "—"),
+                _td(hosts or "all ok"),
             ]
         )
     return _section("fleet", "Fleet runs", _table(head, rows, 6, "fleet"))

@@ -232,6 +232,9 @@ def test_tables_list_groups_slowest_artifacts_stages_fleet_and_doctor(
         "transfer",
     ]
     assert "host-1.fixture.test failed (exit 1)" in rows("fleet")[2].text()
+    # Only the hosts that did not end ok are listed: an all-ok run says so.
+    assert "host-4.fixture.test" not in rows("fleet")[2].text()
+    assert rows("fleet")[0].find_all("td")[-1].text() == "all ok"
     assert "tls-untrusted" in rows("doctor")[1].text()
 
 
