@@ -37,7 +37,7 @@ from unstall.events import (
     IntegrityViolation,
     RetryScheduled,
 )
-from unstall.fleet.states import HostState
+from unstall.observe.metrics_runs import RunMetrics
 from unstall.resilience.health import BreakerState
 
 # Seconds: from a loopback cache hit to a stalled upstream at its deadline.
@@ -60,17 +60,7 @@ _LATENCY_BUCKETS: Final = (
     120.0,
 )
 # Seconds one attempt on one fleet host may take: a quick check up to a long build.
-_HOST_BUCKETS: Final = (1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
 PHASES: Final = ("connect", "tls", "first_byte", "transfer", "total")
-# doctor's phases: the DoctorVerdict field (milliseconds) behind each label value.
-DOCTOR_PHASES: Final = (
-    ("dns", "dns_ms"),
-    ("connect", "connect_ms"),
-    ("tls", "tls_ms"),
-    ("ttfb", "ttfb_ms"),
-    ("transfer", "transfer_ms"),
-)
-
 # The *_created series double what a scrape carries and no dashboard of ours reads them.
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
@@ -175,8 +165,7 @@ class Metrics:
         self.evictions = Counter(
             "unstall_cache_evictions", "Zips evicted to stay under the quota.", registry=r
         )
-        self._doctor_and_fleet(r)
-        self._run_metrics(r)
+        self.runs = RunMetrics(r)
         self._request_children: dict[tuple[str, int], tuple[Counter, Histogram, Counter]] = {}
         self._artifact_children: dict[tuple[str, str, str, bool], tuple[Counter, Counter]] = {}
 
@@ -206,13 +195,8 @@ class Metrics:
             self.integrity.labels(event.upstream, event.cause).inc()
         elif isinstance(event, CacheEvicted):
             self.evictions.inc()
-        elif isinstance(event, DoctorVerdict):
-            self._verdict(event)
-        elif isinstance(event, FleetHostChanged):
-            self._host_changed(event)
-        elif isinstance(event, FleetRunStarted):
-            for state in HostState:  # every state shows, 0 until a host is in it
-                self.fleet_hosts.labels(state.value)
+        elif isinstance(event, DoctorVerdict | FleetHostChanged | FleetRunStarted):
+            self.runs(event)
 
     def _attempt(self, event: AttemptFinished) -> None:
         self.attempts.labels(event.upstream, event.outcome, event.cause).inc()
@@ -221,24 +205,6 @@ class Metrics:
             seconds = getattr(event.timings, phase)
             if seconds is not None:
                 self.phase_seconds.labels(event.upstream, phase).observe(seconds)
-
-    def _verdict(self, event: DoctorVerdict) -> None:
-        self.doctor_up.labels(event.source, event.kind).set(0 if event.verdict == "fail" else 1)
-        for phase, field in DOCTOR_PHASES:
-            milliseconds = getattr(event, field)
-            if milliseconds is not None:
-                self.doctor_phase_seconds.labels(event.source, phase).set(milliseconds / 1000)
-
-    def _host_changed(self, event: FleetHostChanged) -> None:
-        # A gauge of hosts per state: the host leaves its previous state's count.
-        key = (event.run_id, event.host)
-        previous = self._host_states.get(key)
-        if previous is not None:
-            self.fleet_hosts.labels(previous).dec()
-        self._host_states[key] = event.state
-        self.fleet_hosts.labels(event.state).inc()
-        if event.duration_s is not None and event.state in _FINAL_STATES:
-            self.fleet_host_seconds.labels(event.state).observe(event.duration_s)
 
     def observe_run(
         self,
@@ -249,16 +215,10 @@ class Metrics:
         ended_at: float,
         last_success: float | None = None,
     ) -> None:
-        """Record how a command's run ended (only the command knows when it began).
-
-        ``last_success`` carries an earlier success's end time over a failed run, so a
-        textfile rewritten by a failure still says when the command last worked.
-        """
-        self.run_seconds.labels(command).set(seconds)
-        self.run_exit_code.labels(command).set(exit_code)
-        success = ended_at if exit_code == 0 else last_success
-        if success is not None:
-            self.run_last_success.labels(command).set(success)
+        """Record how a command's run ended (see :meth:`RunMetrics.observe_run`)."""
+        self.runs.observe_run(
+            command, exit_code, seconds, ended_at=ended_at, last_success=last_success
+        )
 
     def upstream_known(self, name: str) -> None:
         """Show an upstream's breaker as closed before its first event."""
@@ -267,54 +227,6 @@ class Metrics:
     def _breaker_state(self, upstream: str, current: str) -> None:
         for state in BreakerState:
             self.breaker.labels(upstream, state.value).set(1 if state.value == current else 0)
-
-    def _doctor_and_fleet(self, r: CollectorRegistry) -> None:
-        self.doctor_up = Gauge(
-            "unstall_doctor_source_up",
-            "doctor's verdict per probed source: 1 ok or slow, 0 failing.",
-            ["source", "kind"],
-            registry=r,
-        )
-        self.doctor_phase_seconds = Gauge(
-            "unstall_doctor_phase_seconds",
-            "Duration of each phase of doctor's probe of a source (median over samples).",
-            ["source", "phase"],
-            registry=r,
-        )
-        self.fleet_hosts = Gauge(
-            "unstall_fleet_hosts",
-            "Hosts of the fleet run in each state now.",
-            ["state"],
-            registry=r,
-        )
-        self.fleet_host_seconds = Histogram(
-            "unstall_fleet_host_duration_seconds",
-            "Duration of one attempt on one fleet host, by the state it ended in.",
-            ["state"],
-            buckets=_HOST_BUCKETS,
-            registry=r,
-        )
-        self._host_states: dict[tuple[str, str], str] = {}
-
-    def _run_metrics(self, r: CollectorRegistry) -> None:
-        self.run_seconds = Gauge(
-            "unstall_run_duration_seconds",
-            "How long the last run of a command took.",
-            ["command"],
-            registry=r,
-        )
-        self.run_exit_code = Gauge(
-            "unstall_run_exit_code",
-            "Exit code of the last run of a command.",
-            ["command"],
-            registry=r,
-        )
-        self.run_last_success = Gauge(
-            "unstall_run_last_success_timestamp_seconds",
-            "Unix time the last successful run of a command ended.",
-            ["command"],
-            registry=r,
-        )
 
     def exposition(self) -> bytes:
         """The text a Prometheus scrape gets (every worker's values in multiprocess mode)."""
@@ -342,7 +254,4 @@ class Metrics:
         sent_bytes.inc(sent)
 
 
-_FINAL_STATES: Final = frozenset(state.value for state in HostState if state.final)
-
-
-__all__ = ["DOCTOR_PHASES", "PHASES", "Metrics"]
+__all__ = ["PHASES", "Metrics"]
