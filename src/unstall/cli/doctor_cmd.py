@@ -25,7 +25,7 @@ from unstall.cli.observers import (
     MetricsTextfileOption,
     OtlpEndpointOption,
     PushgatewayOption,
-    observe_run,
+    start_observers,
 )
 from unstall.doctor.checks import CheckContext, default_context, run_checks
 from unstall.doctor.model import Check, SourceReport, Verdict, report_json
@@ -203,7 +203,7 @@ def doctor_command(
     recorder = RunRecorder(
         settings, bus, "doctor", _run_args(source or [], proxy, dns_server, timeout, samples)
     )
-    observers = observe_run(
+    observers = start_observers(
         bus,
         settings,
         recorder,

@@ -15,7 +15,8 @@ import typer
 from unstall.cli.common import RunRecorder, err_console, run_async, settings_from
 from unstall.cli.fleet_live import REFRESH_SECONDS, FleetLive
 from unstall.cli.fleet_output import print_summary
-from unstall.cli.observers import observe_run
+from unstall.cli.observers import start_observers
+from unstall.config import Settings
 from unstall.errors import UsageError
 from unstall.events import EventBus
 from unstall.fleet import go_command as fleet_go
@@ -33,8 +34,9 @@ class ObserveValues(NamedTuple):
     otlp_endpoint: str | None
 
 
-def open_store() -> FleetStore:
-    return FleetStore(settings_from({}).history_path)
+def open_store(settings: Settings | None = None) -> FleetStore:
+    """The fleet run store in the history database of ``settings`` (default: loaded)."""
+    return FleetStore((settings or settings_from({})).history_path)
 
 
 def select(inventory: str | None, host_list: str | None, limit: str | None) -> list[Host]:
@@ -68,14 +70,14 @@ def execute(
     bus = EventBus()
     settings = settings_from({})
     recorder = RunRecorder(settings, bus, "fleet", args)
-    observers = observe_run(bus, settings, recorder, command="fleet", **observe._asdict())
+    observers = start_observers(bus, settings, recorder, command="fleet", **observe._asdict())
     live: FleetLive | None = None
     if not as_json and err_console.is_terminal:
         # Whether a retried or resumed run is a go run is known only later; a marker line
         # is never worth showing.
         live = FleetLive(err_console, tail_filter=fleet_go.strip_marker)
         bus.subscribe(live.board)
-    store = open_store()
+    store = open_store(settings)
     run: FleetRun | None = None
     try:
         run = run_async(_with_live(live, work(bus, store)))

@@ -23,7 +23,7 @@ from unstall.cli.observers import (
     MetricsTextfileOption,
     OtlpEndpointOption,
     PushgatewayOption,
-    observe_run,
+    start_observers,
 )
 from unstall.cli.progress import Progress, live_progress
 from unstall.config import Settings
@@ -156,7 +156,7 @@ def go_command(
     summary = RunSummary()
     bus.subscribe(summary)
     recorder = RunRecorder(settings, bus, "go", args)
-    observers = observe_run(
+    observers = start_observers(
         bus,
         settings,
         recorder,

@@ -180,7 +180,7 @@ def alert_once(
             _say("alerts", f"delivery to {delivery.target} failed: {delivery.error or '?'}")
 
 
-def observe_run(
+def start_observers(
     bus: EventBus,
     settings: Settings,
     recorder: RunRecorder,
@@ -213,5 +213,5 @@ __all__ = [
     "PushgatewayOption",
     "RunObservers",
     "alert_once",
-    "observe_run",
+    "start_observers",
 ]

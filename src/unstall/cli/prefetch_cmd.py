@@ -23,7 +23,7 @@ from unstall.cli.observers import (
     MetricsTextfileOption,
     OtlpEndpointOption,
     PushgatewayOption,
-    observe_run,
+    start_observers,
 )
 from unstall.cli.progress import live_progress
 from unstall.config import Settings
@@ -207,7 +207,7 @@ def prefetch_command(
     summary = RunSummary()
     bus.subscribe(summary)
     recorder = RunRecorder(settings, bus, "prefetch", [str(go_sum)])
-    observers = observe_run(
+    observers = start_observers(
         bus,
         settings,
         recorder,
