@@ -133,13 +133,18 @@ async def run_fleet(
     rng: Random = random.random,
     run_id: str | None = None,
     parent_run: str | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> FleetRun:
-    """Run ``command`` on ``hosts`` as a new stored run and return the stored result."""
+    """Run ``command`` on ``hosts`` as a new stored run and return the stored result.
+
+    ``clock`` paces the running hosts' output lines (tests pass their own)."""
     targets = list({t.name: t for t in map(_target, hosts)}.values())
     run_id = run_id or new_run_id()
     store.create_run(run_id, command, options.to_json(), targets, parent_run=parent_run)
     bus.publish(FleetRunStarted(run_id, command, len(targets)))
-    return await _execute(run_id, targets, command, options, bus, store, executor, sleep, rng)
+    return await _execute(
+        run_id, targets, command, options, bus, store, executor, sleep, rng, clock
+    )
 
 
 def _stored_run(store: FleetStore, run_id: str) -> FleetRun:
